@@ -1,0 +1,83 @@
+/* Helpers shared by the config_*.c files: error reporting with a dotted field
+ * path, field-set checking and typed scalar getters over yn_node trees. */
+#ifndef PF_CONFIG_INTERNAL_H
+#define PF_CONFIG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "config/yaml_node.h"
+
+typedef struct cfg_ctx {
+    char *err;
+    size_t errlen;
+    char path[768];
+    size_t plen;
+    cfg_bootstrap *b;          /* being built; clusters are parsed first */
+} cfg_ctx;
+
+/* Format "file:line:col: path: msg" for node n into c->err; returns -EINVAL. */
+int cfg_err(cfg_ctx *c, const yn_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Path stack: push returns a mark to pop back to. */
+size_t cfg_push(cfg_ctx *c, const char *field);
+size_t cfg_push_idx(cfg_ctx *c, size_t i);
+void cfg_pop(cfg_ctx *c, size_t mark);
+
+/* Field sets, NULL-terminated lists.
+ * handled:     fields this loader reads (the caller looks them up)
+ * ignored:     harmless Envoy fields accepted without effect
+ * unsupported: real Envoy fields that would change behaviour -> "not supported yet"
+ * Anything else is "unknown field".  Also checks that n is a map. */
+typedef struct cfg_fields {
+    const char *const *handled;
+    const char *const *ignored;
+    const char *const *unsupported;
+} cfg_fields;
+
+int cfg_check_map(cfg_ctx *c, const yn_node *n, const cfg_fields *f);
+
+/* Value of a field, NULL when absent or YAML null. */
+const yn_node *cfg_get(const yn_node *map, const char *key);
+
+/* The key node for a field (for locations), or the map itself. */
+const yn_node *cfg_key_node(const yn_node *map, const char *key);
+
+/* Getters: field is looked up in map; path is pushed while checking.
+ * When absent: required -> error "missing required field", else *out keeps
+ * its default (strings: NULL). */
+int cfg_get_str(cfg_ctx *c, const yn_node *map, const char *key, bool required,
+                char **out);
+int cfg_get_u32(cfg_ctx *c, const yn_node *map, const char *key, bool required,
+                uint32_t lo, uint32_t hi, uint32_t *out);
+int cfg_get_bool(cfg_ctx *c, const yn_node *map, const char *key, bool *out);
+int cfg_get_duration(cfg_ctx *c, const yn_node *map, const char *key,
+                     uint64_t *out_ms);
+/* Enums: `known` are all values Envoy accepts, `supported` the ones we do;
+ * *out is the index into `supported`. */
+int cfg_get_enum(cfg_ctx *c, const yn_node *map, const char *key,
+                 const char *const *known, const char *const *supported, int *out);
+
+/* Scalar conversions on a node (path already pushed by the caller). */
+int cfg_node_str(cfg_ctx *c, const yn_node *n, char **out);
+int cfg_node_u64(cfg_ctx *c, const yn_node *n, uint64_t *out);
+int cfg_node_duration(cfg_ctx *c, const yn_node *n, uint64_t *out_ms);
+
+/* Require a sequence (or null -> empty); returns 0 and sets *n_out. */
+int cfg_expect_seq(cfg_ctx *c, const yn_node *n, size_t *n_out);
+
+/* socket_address inside an Address map (the "address" field value). */
+int cfg_parse_address(cfg_ctx *c, const yn_node *addr, bool need_ip,
+                      cfg_socket_address *out);
+bool cfg_is_ip_literal(const char *s);
+
+/* Sections. */
+int cfg_parse_clusters(cfg_ctx *c, const yn_node *seq);
+int cfg_parse_route_config(cfg_ctx *c, const yn_node *rc, cfg_route_config *out);
+void cfg_free_route_config(cfg_route_config *rc);
+void cfg_free_cluster(cfg_cluster *cl);
+
+#endif

@@ -1,0 +1,526 @@
+#include "proxy/h1_server.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/hcm.h"
+#include "proxy/log.h"
+#include "proxy/sock.h"
+#include "proxy/stream.h"
+#include "proxy/worker.h"
+
+typedef struct h1conn {
+    pf_sock sock;
+    pf_worker *w;
+    const cfg_listener *listener;
+    pf_queue link;                  /* in w->conns */
+    pf_deferred resume;             /* parse pipelined input after a response */
+    llhttp_t parser;
+    pf_stream *stream;              /* current request, or NULL */
+    pf_str field, value;            /* header being parsed (in the stream's arena) */
+    size_t header_bytes, header_limit;
+    char *pending;                  /* unparsed input held while a response is pending */
+    size_t pending_len;
+    int error_status;               /* set by callbacks that reject the request */
+    bool in_trailers, in_execute, paused, read_paused, close_after, resp_chunked,
+         resp_close_delimited, resp_drop_body, dead;
+} h1conn;
+
+static const pf_server_codec_ops h1_ops;
+static void conn_process(h1conn *c, const char *data, size_t n);
+static void conn_error(h1conn *c, int status);
+
+/* ---- llhttp callbacks: build the request into the stream ---- */
+
+static int count_header_bytes(h1conn *c, size_t n)
+{
+    c->header_bytes += n;
+    if (c->header_bytes > c->header_limit) {
+        c->error_status = 431;
+        return HPE_USER;
+    }
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    h1conn *c = p->data;
+    c->stream = pf_stream_new(c->w, &h1_ops, c, c->listener);
+    if (!c->stream) {
+        c->error_status = 503;
+        return HPE_USER;
+    }
+    c->field = c->value = (pf_str){ NULL, 0 };
+    c->header_bytes = 0;
+    c->in_trailers = false;
+    c->resp_chunked = c->resp_close_delimited = c->resp_drop_body = false;
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    h1conn *c = p->data;
+    if (count_header_bytes(c, n))
+        return HPE_USER;
+    return pf_arena_append(&c->stream->arena, &c->stream->path, at, n) ? HPE_USER : 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    h1conn *c = p->data;
+    if (count_header_bytes(c, n))
+        return HPE_USER;
+    return pf_arena_append(&c->stream->arena, &c->field, at, n) ? HPE_USER : 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    h1conn *c = p->data;
+    if (count_header_bytes(c, n))
+        return HPE_USER;
+    return pf_arena_append(&c->stream->arena, &c->value, at, n) ? HPE_USER : 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    h1conn *c = p->data;
+    pf_stream *s = c->stream;
+    /* Names are kept lower-case; the arena copy is ours to modify. */
+    char *name = (char *)c->field.p;
+    for (size_t i = 0; i < c->field.n; i++)
+        name[i] = (char)tolower((unsigned char)name[i]);
+    pf_str value = c->value.p ? c->value : PF_STR("");
+    pf_hdrs *h = c->in_trailers ? &s->req_trailers : &s->req_hdrs;
+    int rc = pf_hdrs_add(h, &s->arena, c->field, value);
+    c->field = c->value = (pf_str){ NULL, 0 };
+    return rc ? HPE_USER : 0;
+}
+
+/* Splits an absolute-form target ("http://host/path") into authority and path. */
+static void split_absolute_uri(pf_stream *s)
+{
+    pf_str u = s->path;
+    const char *sep = u.n > 7 ? memchr(u.p, ':', u.n < 8 ? u.n : 8) : NULL;
+    if (!sep || sep + 3 > u.p + u.n || sep[1] != '/' || sep[2] != '/')
+        return;
+    const char *host = sep + 3, *end = u.p + u.n;
+    const char *slash = memchr(host, '/', (size_t)(end - host));
+    if (!slash)
+        slash = end;
+    s->authority = (pf_str){ host, (size_t)(slash - host) };
+    s->path = slash < end ? (pf_str){ slash, (size_t)(end - slash) } : PF_STR("/");
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    h1conn *c = p->data;
+    pf_stream *s = c->stream;
+    c->in_trailers = true;          /* header fields from now on are trailers */
+
+    if (p->upgrade || p->method == HTTP_CONNECT) {
+        c->error_status = 403;      /* Envoy: upgrade_failed without upgrade_configs */
+        return HPE_USER;
+    }
+    const char *m = llhttp_method_name(p->method);
+    s->method = (pf_str){ m, strlen(m) };
+    s->is_head = p->method == HTTP_HEAD;
+    s->scheme = PF_STR("http");
+    if (s->path.n && s->path.p[0] != '/' && !pf_str_eq_lit(s->path, "*"))
+        split_absolute_uri(s);
+    pf_hdr *host = pf_hdrs_get_lit(&s->req_hdrs, "host");
+    if (host && !s->authority.p)
+        s->authority = host->value;
+    pf_hdrs_remove_lit(&s->req_hdrs, "host");
+    if (!s->authority.p && p->http_minor >= 1) {
+        c->error_status = 400;      /* HTTP/1.1 requires Host */
+        return HPE_USER;
+    }
+    if (!s->authority.p)
+        s->authority = PF_STR("");
+
+    /* Envoy answers Expect: 100-continue itself and does not forward it. */
+    pf_hdr *expect = pf_hdrs_get_lit(&s->req_hdrs, "expect");
+    if (expect && pf_str_ieq(expect->value, "100-continue", 12)) {
+        pf_hdrs_remove_lit(&s->req_hdrs, "expect");
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        pf_sock_write(&c->sock, cont, sizeof cont - 1);
+    }
+    if (!llhttp_should_keep_alive(p) || c->w->draining)
+        c->close_after = true;
+    pf_hdrs_strip_hop_by_hop(&s->req_hdrs);
+
+    bool has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
+    s->req_headers_done = true;
+    hcm_on_request_headers(s, !has_body);
+    return c->dead ? HPE_USER : 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    h1conn *c = p->data;
+    if (c->stream && !c->stream->resp_end)
+        hcm_on_request_data(c->stream, at, n);
+    return c->dead ? HPE_USER : 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    h1conn *c = p->data;
+    pf_stream *s = c->stream;
+    if (!s)
+        return 0;                   /* answered and finished before its end */
+    if (!s->req_end) {
+        if (s->req_trailers.n)
+            hcm_on_request_trailers(s);
+        else
+            hcm_on_request_end(s);
+    }
+    if (c->dead)
+        return HPE_USER;
+    /* Hold any pipelined request until this response has ended. */
+    return c->stream ? HPE_PAUSED : 0;
+}
+
+static const llhttp_settings_t parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- input ---- */
+
+static void keep_pending(h1conn *c, const char *data, size_t n)
+{
+    if (!n)
+        return;
+    char *p = malloc(n);
+    if (!p) {
+        conn_error(c, 503);
+        return;
+    }
+    memcpy(p, data, n);
+    c->pending = p;
+    c->pending_len = n;
+}
+
+/* Parses data; what follows a paused message is kept for later. */
+static void conn_process(h1conn *c, const char *data, size_t n)
+{
+    c->in_execute = true;
+    llhttp_errno_t err = llhttp_execute(&c->parser, data, n);
+    c->in_execute = false;
+    if (c->dead)
+        return;
+    if (err == HPE_PAUSED) {
+        const char *pos = llhttp_get_error_pos(&c->parser);
+        c->paused = true;
+        pf_sock_read_stop(&c->sock);
+        keep_pending(c, pos, (size_t)(data + n - pos));
+        return;
+    }
+    if (err != HPE_OK) {
+        pf_debug("h1: bad request: %s (%s)", llhttp_errno_name(err),
+                 llhttp_get_error_reason(&c->parser));
+        conn_error(c, c->error_status ? c->error_status : 400);
+    }
+}
+
+static void on_read(pf_sock *sock, const char *data, ssize_t n)
+{
+    h1conn *c = sock->owner;
+    if (n < 0) {
+        if (c->stream)
+            hcm_on_stream_reset(c->stream, PF_RF_DC);
+        c->stream = NULL;
+        c->dead = true;
+        pf_sock_close(&c->sock);
+        return;
+    }
+    conn_process(c, data, (size_t)n);
+}
+
+/* Runs from the worker's deferred queue once a response ended: parses any
+ * pipelined input, then reads again. */
+static void on_resume(pf_deferred *d)
+{
+    h1conn *c = pf_queue_data(d, h1conn, resume);
+    if (c->dead)
+        return;
+    c->paused = false;
+    llhttp_resume(&c->parser);
+    if (c->pending) {
+        char *buf = c->pending;
+        size_t len = c->pending_len;
+        c->pending = NULL;
+        c->pending_len = 0;
+        conn_process(c, buf, len);
+        free(buf);
+    }
+    if (!c->dead && !c->paused && !c->read_paused)
+        pf_sock_read_start(&c->sock);
+}
+
+/* ---- errors ---- */
+
+/* Answers a request the codec rejected (400, 431, 403) and closes. */
+static void conn_error(h1conn *c, int status)
+{
+    pf_stream *s = c->stream;
+    if (s && s->resp_headers_sent) {
+        pf_stream *dead = s;
+        c->stream = NULL;
+        hcm_on_stream_reset(dead, PF_RF_DPE);
+        c->dead = true;
+        pf_sock_reset(&c->sock);
+        return;
+    }
+    if (s) {
+        c->stream = NULL;
+        hcm_on_stream_reset(s, PF_RF_DPE);
+    }
+    const char *reason = pf_http_reason(status);
+    pf_str date = hcm_date(c->w);
+    char buf[512];
+    int len = snprintf(buf, sizeof buf,
+                       "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n"
+                       "date: %.*s\r\nserver: envoy\r\nconnection: close\r\n\r\n%s",
+                       status, reason, strlen(reason), (int)date.n, date.p, reason);
+    pf_sock_write(&c->sock, buf, (size_t)len);
+    c->dead = true;
+    pf_sock_close(&c->sock);
+}
+
+/* ---- codec ops: the connection manager writes the response ---- */
+
+static h1conn *conn_of(pf_stream *s) { return s->codec_conn; }
+
+static void write_headers(h1conn *c, const pf_hdrs *h)
+{
+    for (uint32_t i = 0; i < h->n; i++) {
+        pf_sock_write(&c->sock, h->v[i].name.p, h->v[i].name.n);
+        pf_sock_write(&c->sock, ": ", 2);
+        pf_sock_write(&c->sock, h->v[i].value.p, h->v[i].value.n);
+        pf_sock_write(&c->sock, "\r\n", 2);
+    }
+}
+
+static void write_status_line(h1conn *c, int status)
+{
+    char line[64];
+    int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, pf_http_reason(status));
+    pf_sock_write(&c->sock, line, (size_t)n);
+}
+
+static void h1_encode_headers(pf_stream *s, bool end)
+{
+    h1conn *c = conn_of(s);
+    int st = s->status;
+    bool no_body = s->is_head || st == 204 || st == 304 || (st >= 100 && st < 200);
+    write_status_line(c, st);
+    write_headers(c, &s->resp_hdrs);
+    bool has_cl = pf_hdrs_get_lit(&s->resp_hdrs, "content-length") != NULL;
+    if (!has_cl && !no_body) {
+        if (end) {
+            pf_sock_write(&c->sock, "content-length: 0\r\n", 19);
+        } else if (c->parser.http_minor >= 1) {
+            pf_sock_write(&c->sock, "transfer-encoding: chunked\r\n", 28);
+            c->resp_chunked = true;
+        } else {
+            c->resp_close_delimited = true;
+            c->close_after = true;
+        }
+    }
+    c->resp_drop_body = no_body;
+    if (c->close_after || c->w->draining) {
+        c->close_after = true;
+        pf_sock_write(&c->sock, "connection: close\r\n", 19);
+    } else if (c->parser.http_minor == 0) {
+        pf_sock_write(&c->sock, "connection: keep-alive\r\n", 24);
+    }
+    pf_sock_write(&c->sock, "\r\n", 2);
+}
+
+static void h1_encode_1xx(pf_stream *s, int status, const pf_hdrs *h)
+{
+    h1conn *c = conn_of(s);
+    if (c->parser.http_minor == 0)
+        return;                     /* HTTP/1.0 clients do not understand 1xx */
+    write_status_line(c, status);
+    write_headers(c, h);
+    pf_sock_write(&c->sock, "\r\n", 2);
+}
+
+static void h1_encode_data(pf_stream *s, const char *p, size_t n, bool end)
+{
+    h1conn *c = conn_of(s);
+    if (c->resp_drop_body)
+        return;
+    if (c->resp_chunked) {
+        if (n) {
+            char size[24];
+            int k = snprintf(size, sizeof size, "%zx\r\n", n);
+            pf_sock_write(&c->sock, size, (size_t)k);
+            pf_sock_write(&c->sock, p, n);
+            pf_sock_write(&c->sock, "\r\n", 2);
+        }
+        if (end)
+            pf_sock_write(&c->sock, "0\r\n\r\n", 5);
+        return;
+    }
+    if (n)
+        pf_sock_write(&c->sock, p, n);
+}
+
+static void h1_encode_trailers(pf_stream *s)
+{
+    h1conn *c = conn_of(s);
+    if (!c->resp_chunked || c->resp_drop_body)
+        return;                     /* HTTP/1.1 carries trailers only when chunked */
+    pf_sock_write(&c->sock, "0\r\n", 3);
+    write_headers(c, &s->resp_trailers);
+    pf_sock_write(&c->sock, "\r\n", 2);
+}
+
+static void h1_reset(pf_stream *s)
+{
+    h1conn *c = conn_of(s);
+    c->stream = NULL;
+    c->dead = true;
+    hcm_on_stream_reset(s, 0);
+    pf_sock_reset(&c->sock);
+}
+
+static void h1_pause_request(pf_stream *s, bool pause)
+{
+    h1conn *c = conn_of(s);
+    c->read_paused = pause;
+    if (pause)
+        pf_sock_read_stop(&c->sock);
+    else if (!c->paused && !c->dead)
+        pf_sock_read_start(&c->sock);
+}
+
+static bool h1_write_blocked(pf_stream *s)
+{
+    return pf_sock_above_high(&conn_of(s)->sock);
+}
+
+static void h1_stream_done(pf_stream *s)
+{
+    h1conn *c = conn_of(s);
+    c->stream = NULL;
+    c->read_paused = false;
+    if (s->req_abandoned)
+        c->close_after = true;      /* the rest of the request is still on the wire */
+    if (c->close_after || c->dead) {
+        c->dead = true;
+        pf_sock_close(&c->sock);
+        return;
+    }
+    /* Inside llhttp_execute, on_message_complete continues the parse itself. */
+    if (!c->in_execute)
+        pf_worker_defer(c->w, &c->resume);
+}
+
+static const pf_server_codec_ops h1_ops = {
+    .encode_headers = h1_encode_headers,
+    .encode_1xx = h1_encode_1xx,
+    .encode_data = h1_encode_data,
+    .encode_trailers = h1_encode_trailers,
+    .reset = h1_reset,
+    .pause_request = h1_pause_request,
+    .write_blocked = h1_write_blocked,
+    .stream_done = h1_stream_done,
+};
+
+/* ---- connection life ---- */
+
+static void on_drain(pf_sock *sock)
+{
+    h1conn *c = sock->owner;
+    if (c->stream)
+        hcm_on_downstream_drain(c->stream);
+}
+
+static void on_close(pf_sock *sock)
+{
+    h1conn *c = sock->owner;
+    pf_worker *w = c->w;
+    if (c->stream)
+        hcm_on_stream_reset(c->stream, PF_RF_DC);
+    pf_worker_cancel_defer(w, &c->resume);
+    pf_queue_remove(&c->link);
+    free(c->pending);
+    free(c);
+    pf_worker_conn_closed(w);
+}
+
+static const pf_sock_cbs h1_sock_cbs = {
+    .on_read = on_read,
+    .on_drain = on_drain,
+    .on_close = on_close,
+};
+
+void h1_server_accept(pf_listener_rt *l)
+{
+    pf_worker *w = l->w;
+    h1conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->w = w;
+    c->listener = l->cfg;
+    c->header_limit = (size_t)l->cfg->hcm.max_request_headers_kb * 1024;
+    pf_queue_init(&c->resume.link);
+    c->resume.fn = on_resume;
+    if (pf_sock_init(&c->sock, w, &h1_sock_cbs, c) != 0) {
+        free(c);
+        return;
+    }
+    pf_queue_insert_tail(&w->conns, &c->link);
+    w->n_conns++;
+    if (pf_sock_accept(&c->sock, (uv_stream_t *)&l->tcp) != 0) {
+        c->dead = true;
+        pf_sock_close(&c->sock);
+        return;
+    }
+    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+    c->parser.data = c;
+    pf_sock_read_start(&c->sock);
+}
+
+void h1_server_drain_all(pf_worker *w)
+{
+    for (pf_queue *q = w->conns.next; q != &w->conns;) {
+        h1conn *c = pf_queue_data(q, h1conn, link);
+        q = q->next;
+        c->close_after = true;
+        if (!c->stream && !c->dead) {
+            c->dead = true;
+            pf_sock_close(&c->sock);
+        }
+    }
+}
+
+void h1_server_close_all(pf_worker *w)
+{
+    for (pf_queue *q = w->conns.next; q != &w->conns;) {
+        h1conn *c = pf_queue_data(q, h1conn, link);
+        q = q->next;
+        if (c->stream) {
+            pf_stream *s = c->stream;
+            c->stream = NULL;
+            hcm_on_stream_reset(s, PF_RF_DC);
+        }
+        c->dead = true;
+        pf_sock_reset(&c->sock);
+    }
+}

@@ -1,0 +1,238 @@
+#include "proxy/hcm.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "proxy/log.h"
+#include "proxy/route_match.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+pf_str hcm_date(pf_worker *w)
+{
+    static __thread char buf[40];
+    static __thread time_t cached;
+    time_t now = time(NULL);
+    if (now != cached) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached = now;
+    }
+    (void)w;
+    return (pf_str){ buf, strlen(buf) };
+}
+
+static void access_log(pf_stream *s)
+{
+    if (pf_log_level > PF_LOG_DEBUG)
+        return;
+    char flags[64];
+    pf_stream_flags_str(s->response_flags, flags, sizeof flags);
+    pf_debug("access: \"%.*s %.*s\" %d %s %llums", (int)s->method.n, s->method.p, (int)s->path.n,
+             s->path.p, s->status, flags,
+             (unsigned long long)(uv_now(&s->w->loop) - s->start_ms));
+}
+
+static void stream_finish(pf_stream *s)
+{
+    access_log(s);
+    s->codec->stream_done(s);
+    pf_stream_free(s);
+}
+
+void hcm_maybe_finish(pf_stream *s)
+{
+    if (!s->resp_end)
+        return;
+    /* A response that ended before its request (local reply, early upstream
+     * answer): the rest of the request is abandoned; the codec closes the
+     * connection if it was still arriving. */
+    if (!s->req_end)
+        s->req_abandoned = true;
+    s->req_end = true;
+    if (s->up)
+        router_abort(s);
+    stream_finish(s);
+}
+
+void hcm_on_stream_reset(pf_stream *s, uint32_t flags)
+{
+    s->response_flags |= flags;
+    router_abort(s);
+    access_log(s);
+    pf_stream_free(s);
+}
+
+/* ---- local replies ---- */
+
+/* Sends a complete local response; body may hold NULs (len given). */
+static void local_reply(pf_stream *s, int status, const char *body, size_t blen, uint32_t flags)
+{
+    s->response_flags |= flags;
+    if (s->up)
+        router_abort(s);
+    if (s->resp_headers_sent) {
+        s->codec->reset(s);         /* too late to answer: cut the stream */
+        return;
+    }
+    char cl[24];
+    int cln = snprintf(cl, sizeof cl, "%zu", blen);
+    pf_str cls;
+    pf_arena_dup(&s->arena, &cls, cl, (size_t)cln);
+    s->status = status;
+    s->resp_hdrs = (pf_hdrs){ 0 };
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("content-length"), cls);
+    if (blen)
+        pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("content-type"), PF_STR("text/plain"));
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("date"), hcm_date(s->w));
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
+    s->resp_headers_sent = true;
+    s->codec->encode_headers(s, blen == 0);
+    if (blen)
+        s->codec->encode_data(s, body, blen, true);
+    s->resp_end = true;
+    hcm_maybe_finish(s);
+}
+
+void hcm_local_reply(pf_stream *s, int status, const char *body, uint32_t flags)
+{
+    local_reply(s, status, body, body ? strlen(body) : 0, flags);
+}
+
+/* ---- response path ---- */
+
+void hcm_encode_headers(pf_stream *s, bool end)
+{
+    pf_hdrs_strip_hop_by_hop(&s->resp_hdrs);
+    pf_hdrs_remove_lit(&s->resp_hdrs, "server");
+    char t[24];
+    int n = snprintf(t, sizeof t, "%llu",
+                     (unsigned long long)(uv_now(&s->w->loop) - s->upstream_start_ms));
+    pf_str ts;
+    pf_arena_dup(&s->arena, &ts, t, (size_t)n);
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("x-envoy-upstream-service-time"), ts);
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
+    s->resp_headers_sent = true;
+    s->codec->encode_headers(s, end);
+    if (end) {
+        s->resp_end = true;
+        hcm_maybe_finish(s);
+    }
+}
+
+void hcm_encode_data(pf_stream *s, const char *p, size_t n, bool end)
+{
+    s->codec->encode_data(s, p, n, end);
+    if (end) {
+        s->resp_end = true;
+        hcm_maybe_finish(s);
+    }
+}
+
+void hcm_encode_trailers(pf_stream *s)
+{
+    pf_hdrs_strip_hop_by_hop(&s->resp_trailers);
+    s->codec->encode_trailers(s);
+    s->resp_end = true;
+    hcm_maybe_finish(s);
+}
+
+void hcm_on_downstream_drain(pf_stream *s)
+{
+    router_downstream_drained(s);
+}
+
+/* ---- request path ---- */
+
+static void add_request_id(pf_stream *s)
+{
+    if (pf_hdrs_get_lit(&s->req_hdrs, "x-request-id"))
+        return;
+    uint64_t a = pf_worker_random(s->w), b = pf_worker_random(s->w);
+    a = (a & ~0xf000ull) | 0x4000ull;                   /* version 4 */
+    b = (b & ~(3ull << 62)) | (2ull << 62);             /* RFC 4122 variant */
+    char *id = pf_arena_alloc(&s->arena, 37);
+    if (!id)
+        return;
+    snprintf(id, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffff,
+             (unsigned)a & 0xffff, (unsigned)(b >> 48), (unsigned long long)(b & 0xffffffffffffull));
+    pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-request-id"), (pf_str){ id, 36 });
+}
+
+/* Applies the route's rewrites and Envoy's request headers. */
+static void prepare_upstream_request(pf_stream *s)
+{
+    const cfg_route *r = s->route;
+    if (r->prefix_rewrite) {
+        size_t mn = strlen(r->match_value), rn = strlen(r->prefix_rewrite);
+        pf_str np = { NULL, 0 };
+        if (pf_arena_append(&s->arena, &np, r->prefix_rewrite, rn) == 0 &&
+            pf_arena_append(&s->arena, &np, s->path.p + mn, s->path.n - mn) == 0)
+            s->path = np;
+    }
+    if (r->host_rewrite_literal)
+        s->authority = (pf_str){ r->host_rewrite_literal, strlen(r->host_rewrite_literal) };
+    if (!pf_hdrs_get_lit(&s->req_hdrs, "x-forwarded-proto"))
+        pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-forwarded-proto"), s->scheme);
+    add_request_id(s);
+    pf_hdrs_remove_lit(&s->req_hdrs, "x-envoy-expected-rq-timeout-ms");
+    if (r->timeout_ms) {
+        char t[24];
+        int n = snprintf(t, sizeof t, "%llu", (unsigned long long)r->timeout_ms);
+        pf_str ts;
+        if (pf_arena_dup(&s->arena, &ts, t, (size_t)n) == 0)
+            pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-envoy-expected-rq-timeout-ms"), ts);
+    }
+}
+
+static size_t pick_cluster(pf_stream *s, const cfg_route *r)
+{
+    if (!r->n_weighted)
+        return r->cluster_index;
+    uint64_t x = pf_worker_random(s->w) % (r->total_weight ? r->total_weight : 1);
+    for (size_t i = 0; i < r->n_weighted; i++) {
+        if (x < r->weighted[i].weight)
+            return r->weighted[i].cluster_index;
+        x -= r->weighted[i].weight;
+    }
+    return r->weighted[r->n_weighted - 1].cluster_index;
+}
+
+void hcm_on_request_headers(pf_stream *s, bool end)
+{
+    s->req_end = end;
+    const cfg_virtual_host *vh = route_find_vhost(&s->listener->hcm.route_config, s->authority);
+    const cfg_route *r = vh ? route_find(vh, s->path) : NULL;
+    if (!r) {
+        hcm_local_reply(s, 404, NULL, PF_RF_NR);
+        return;
+    }
+    s->route = r;
+    if (r->action == CFG_ACTION_DIRECT) {
+        local_reply(s, r->direct_status, r->direct_body, r->direct_body_len, 0);
+        return;
+    }
+    s->cluster = pick_cluster(s, r);
+    prepare_upstream_request(s);
+    router_start(s, end);
+}
+
+void hcm_on_request_data(pf_stream *s, const char *p, size_t n)
+{
+    router_request_data(s, p, n);
+}
+
+void hcm_on_request_trailers(pf_stream *s)
+{
+    s->req_end = true;
+    router_request_trailers(s);
+}
+
+void hcm_on_request_end(pf_stream *s)
+{
+    s->req_end = true;
+    router_request_end(s);
+    hcm_maybe_finish(s);
+}

@@ -1,0 +1,41 @@
+/* The HTTP connection manager: what every downstream codec calls.
+ *
+ * It owns the life of a stream after the codec created it: routes it,
+ * answers locally (direct_response, errors) or hands it to the router, and
+ * frees it when both directions have ended or the stream was reset. */
+#ifndef PF_HCM_H
+#define PF_HCM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proxy/stream.h"
+
+/* s->method/path/authority/scheme/req_hdrs are set; end: no body follows. */
+void hcm_on_request_headers(pf_stream *s, bool end);
+void hcm_on_request_data(pf_stream *s, const char *p, size_t n);
+/* s->req_trailers are set; ends the request. */
+void hcm_on_request_trailers(pf_stream *s);
+void hcm_on_request_end(pf_stream *s);
+/* Downstream output fell under its low watermark. */
+void hcm_on_downstream_drain(pf_stream *s);
+/* The downstream side went away or the codec aborted the stream: stop
+ * everything and free s.  flags: extra response flags (e.g. PF_RF_DC). */
+void hcm_on_stream_reset(pf_stream *s, uint32_t flags);
+
+/* Answers the stream locally with status and a text body (may be NULL),
+ * recording response flags.  Used by the router for upstream failures. */
+void hcm_local_reply(pf_stream *s, int status, const char *body, uint32_t flags);
+
+/* Called by the router as the upstream response arrives.  The connection
+ * manager adds Envoy's response headers and forwards downstream. */
+void hcm_encode_headers(pf_stream *s, bool end);
+void hcm_encode_data(pf_stream *s, const char *p, size_t n, bool end);
+void hcm_encode_trailers(pf_stream *s);
+/* Marks the response finished and frees s if the request ended too. */
+void hcm_maybe_finish(pf_stream *s);
+
+/* Formats an IMF-fixdate for the `date` header, cached per second. */
+pf_str hcm_date(struct pf_worker *w);
+
+#endif

@@ -1,0 +1,97 @@
+/* One HTTP request/response exchange, independent of the codec that
+ * carried it (HTTP/1.1 now, HTTP/2 next).
+ *
+ * The downstream codec creates streams with pf_stream_new() and feeds the
+ * request in through the hcm_on_* functions (proxy/hcm.h); the connection
+ * manager answers through the codec's pf_server_codec_ops.  Streams are
+ * recycled through a per-worker free list together with their inline arena
+ * and timer, so a request costs no malloc in the common case. */
+#ifndef PF_STREAM_H
+#define PF_STREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "proxy/arena.h"
+#include "proxy/http.h"
+
+struct pf_worker;
+struct pf_uconn;
+typedef struct pf_stream pf_stream;
+
+/* What a downstream codec offers the connection manager. */
+typedef struct pf_server_codec_ops {
+    /* s->status and s->resp_hdrs are set; end: no body follows. */
+    void (*encode_headers)(pf_stream *s, bool end);
+    /* An interim (1xx) response with the given headers. */
+    void (*encode_1xx)(pf_stream *s, int status, const pf_hdrs *h);
+    void (*encode_data)(pf_stream *s, const char *p, size_t n, bool end);
+    /* Ends the response with s->resp_trailers. */
+    void (*encode_trailers)(pf_stream *s);
+    /* Aborts the stream (HTTP/1: resets the connection).  The codec calls
+     * hcm_on_stream_reset() in turn; s is gone after this returns. */
+    void (*reset)(pf_stream *s);
+    /* Stop / resume delivering request body (backpressure). */
+    void (*pause_request)(pf_stream *s, bool pause);
+    /* True while the downstream output is above its high watermark. */
+    bool (*write_blocked)(pf_stream *s);
+    /* Both directions ended: the codec detaches s (and may start the next
+     * pipelined request).  The connection manager frees s afterwards. */
+    void (*stream_done)(pf_stream *s);
+} pf_server_codec_ops;
+
+/* Envoy response flags, as a bit set; printed with Envoy's short names. */
+enum {
+    PF_RF_NR = 1 << 0,  /* no route */
+    PF_RF_UF = 1 << 1,  /* upstream connection failure */
+    PF_RF_UH = 1 << 2,  /* no healthy upstream */
+    PF_RF_UT = 1 << 3,  /* upstream request timeout */
+    PF_RF_UC = 1 << 4,  /* upstream connection termination */
+    PF_RF_UR = 1 << 5,  /* upstream remote reset */
+    PF_RF_DC = 1 << 6,  /* downstream connection termination */
+    PF_RF_DPE = 1 << 7, /* downstream protocol error */
+    PF_RF_UPE = 1 << 8, /* upstream protocol error */
+};
+
+struct pf_stream {
+    struct pf_worker *w;
+    const pf_server_codec_ops *codec;
+    void *codec_conn;               /* the codec's connection; not owned */
+    const cfg_listener *listener;
+    pf_stream *free_next;
+    uv_timer_t timer;               /* route timeout; initialized once per object */
+
+    /* request */
+    pf_str method, path, authority, scheme;
+    pf_hdrs req_hdrs, req_trailers;
+    bool req_headers_done, req_end, req_abandoned, is_head;
+
+    /* response */
+    int status;
+    pf_hdrs resp_hdrs, resp_trailers;
+    bool resp_headers_sent, resp_end;
+
+    /* routing and upstream */
+    const cfg_route *route;
+    size_t cluster;
+    struct pf_uconn *up;            /* the upstream connection serving us, or NULL */
+    uint32_t response_flags;
+    uint64_t start_ms, upstream_start_ms;
+    uint64_t connect_deadline_ms, route_deadline_ms;   /* 0: not armed */
+    bool upstream_paused;           /* we stopped the upstream reading (downstream full) */
+
+    pf_arena arena;                 /* last: large inline block */
+};
+
+pf_stream *pf_stream_new(struct pf_worker *w, const pf_server_codec_ops *codec,
+                         void *codec_conn, const cfg_listener *listener);
+/* Returns s to the worker's free list. */
+void pf_stream_free(pf_stream *s);
+/* Frees the cached stream objects (worker shutdown; timers must be closed). */
+void pf_stream_cache_destroy(struct pf_worker *w);
+/* Response flags as Envoy prints them ("UF,URX"), "-" when none. */
+void pf_stream_flags_str(uint32_t flags, char *buf, size_t len);
+
+#endif

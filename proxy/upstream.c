@@ -1,0 +1,516 @@
+#include "proxy/upstream.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "proxy/hcm.h"
+#include "proxy/log.h"
+#include "proxy/sock.h"
+#include "proxy/worker.h"
+
+struct pf_uconn {
+    pf_sock sock;
+    pf_pool *pool;
+    pf_queue link;                  /* in pool->idle while idle */
+    llhttp_t parser;
+    pf_stream *s;                   /* the stream being served, or NULL when idle */
+    pf_str field, value;            /* response header being parsed (stream arena) */
+    bool idle, connecting, req_chunked, req_done, in_trailers, resp_1xx, resp_done,
+         downstream_paused;
+};
+
+static const char reset_prefix[] = "upstream connect error or disconnect/reset before headers. reset reason: ";
+
+static void uconn_close(pf_uconn *u, bool abort);
+static void upstream_fail(pf_uconn *u, uint32_t flag, const char *reason);
+
+/* ---- timers: connect timeout and route timeout share the stream's timer ---- */
+
+static void on_stream_timer(uv_timer_t *t);
+
+static void arm_timer(pf_stream *s)
+{
+    uint64_t d = 0;
+    if (s->connect_deadline_ms)
+        d = s->connect_deadline_ms;
+    if (s->route_deadline_ms && (!d || s->route_deadline_ms < d))
+        d = s->route_deadline_ms;
+    if (!d) {
+        uv_timer_stop(&s->timer);
+        return;
+    }
+    uint64_t now = uv_now(&s->w->loop);
+    uv_timer_start(&s->timer, on_stream_timer, d > now ? d - now : 0, 0);
+}
+
+static void on_stream_timer(uv_timer_t *t)
+{
+    pf_stream *s = t->data;
+    pf_uconn *u = s->up;
+    uint64_t now = uv_now(&s->w->loop);
+    if (u && s->connect_deadline_ms && now >= s->connect_deadline_ms) {
+        upstream_fail(u, PF_RF_UF, "connection timeout");
+        return;
+    }
+    if (s->route_deadline_ms && now >= s->route_deadline_ms) {
+        s->route_deadline_ms = 0;
+        if (u) {
+            s->up = NULL;
+            u->s = NULL;
+            uconn_close(u, true);
+        }
+        hcm_local_reply(s, 504, "upstream request timeout", PF_RF_UT);
+        return;
+    }
+    arm_timer(s);
+}
+
+/* ---- attach / detach ---- */
+
+/* Ends u's service of its stream.  The connection is kept for reuse only if
+ * the exchange ended cleanly on a keep-alive connection. */
+static pf_stream *uconn_detach(pf_uconn *u, bool reusable)
+{
+    pf_stream *s = u->s;
+    u->s = NULL;
+    if (s) {
+        s->up = NULL;
+        s->connect_deadline_ms = s->route_deadline_ms = 0;
+        uv_timer_stop(&s->timer);
+        if (u->downstream_paused && !s->resp_end)
+            s->codec->pause_request(s, false);
+    }
+    u->downstream_paused = false;
+    if (!reusable || !u->req_done || u->pool->cluster == NULL) {
+        uconn_close(u, !reusable);
+        return s;
+    }
+    u->idle = true;
+    u->req_done = u->req_chunked = false;
+    pf_queue_insert_tail(&u->pool->idle, &u->link);
+    u->pool->n_idle++;
+    pf_sock_read_start(&u->sock);      /* notice the peer closing while idle */
+    return s;
+}
+
+static void upstream_fail(pf_uconn *u, uint32_t flag, const char *reason)
+{
+    pf_stream *s = uconn_detach(u, false);
+    if (!s)
+        return;
+    if (s->resp_headers_sent) {
+        s->response_flags |= flag;
+        s->codec->reset(s);
+        return;
+    }
+    char body[160];
+    snprintf(body, sizeof body, "%s%s", reset_prefix, reason);
+    hcm_local_reply(s, 503, body, flag);
+}
+
+/* ---- response parsing ---- */
+
+static int on_message_begin(llhttp_t *p)
+{
+    pf_uconn *u = p->data;
+    if (!u->s)
+        return HPE_USER;
+    u->field = u->value = (pf_str){ NULL, 0 };
+    u->in_trailers = false;
+    u->s->resp_hdrs.n = 0;
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    pf_uconn *u = p->data;
+    return pf_arena_append(&u->s->arena, &u->field, at, n) ? HPE_USER : 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    pf_uconn *u = p->data;
+    return pf_arena_append(&u->s->arena, &u->value, at, n) ? HPE_USER : 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    pf_uconn *u = p->data;
+    pf_stream *s = u->s;
+    char *name = (char *)u->field.p;
+    for (size_t i = 0; i < u->field.n; i++)
+        name[i] = (char)tolower((unsigned char)name[i]);
+    pf_str value = u->value.p ? u->value : PF_STR("");
+    int rc = pf_hdrs_add(u->in_trailers ? &s->resp_trailers : &s->resp_hdrs, &s->arena,
+                         u->field, value);
+    u->field = u->value = (pf_str){ NULL, 0 };
+    return rc ? HPE_USER : 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    pf_uconn *u = p->data;
+    pf_stream *s = u->s;
+    int st = p->status_code;
+    u->in_trailers = true;
+    if (st >= 100 && st < 200) {
+        /* Envoy answered any Expect itself, so 100 is dropped; 101 needs an
+         * upgrade we refused.  Other interim responses pass through. */
+        u->resp_1xx = true;
+        if (st != 100 && st != 101) {
+            pf_hdrs_strip_hop_by_hop(&s->resp_hdrs);
+            s->codec->encode_1xx(s, st, &s->resp_hdrs);
+        }
+        s->resp_hdrs.n = 0;
+        return 0;
+    }
+    s->status = st;
+    hcm_encode_headers(s, false);
+    if (!u->s)
+        return HPE_USER;
+    return s->is_head ? 1 : 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    pf_uconn *u = p->data;
+    pf_stream *s = u->s;
+    hcm_encode_data(s, at, n, false);
+    if (!u->s)
+        return HPE_USER;
+    if (s->codec->write_blocked(s) && !s->upstream_paused) {
+        s->upstream_paused = true;
+        pf_sock_read_stop(&u->sock);
+    }
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    pf_uconn *u = p->data;
+    if (u->resp_1xx) {
+        u->resp_1xx = false;
+        u->in_trailers = false;
+        return 0;
+    }
+    bool keepalive = llhttp_should_keep_alive(p);
+    pf_stream *s = uconn_detach(u, keepalive);
+    u->resp_done = true;
+    if (s->resp_trailers.n)
+        hcm_encode_trailers(s);
+    else
+        hcm_encode_data(s, NULL, 0, true);
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void on_read(pf_sock *sock, const char *data, ssize_t n)
+{
+    pf_uconn *u = sock->owner;
+    if (!u->s) {
+        /* Idle: a close (or stray bytes) means the connection is done. */
+        uconn_close(u, n > 0);
+        return;
+    }
+    if (n < 0) {
+        if (n == UV_EOF && llhttp_message_needs_eof(&u->parser)) {
+            llhttp_finish(&u->parser);      /* a close-delimited body ends here */
+            if (!u->s)
+                return;
+        }
+        upstream_fail(u, PF_RF_UC, "connection termination");
+        return;
+    }
+    u->resp_done = false;
+    llhttp_errno_t err = llhttp_execute(&u->parser, data, (size_t)n);
+    if (err == HPE_PAUSED) {
+        const char *pos = llhttp_get_error_pos(&u->parser);
+        llhttp_resume(&u->parser);
+        if (pos != data + n && u->idle)
+            uconn_close(u, true);      /* bytes after the response: not reusable */
+        return;
+    }
+    if (err != HPE_OK && u->s) {
+        pf_debug("upstream: bad response: %s", llhttp_errno_name(err));
+        upstream_fail(u, PF_RF_UPE, "protocol error");
+    }
+}
+
+static void on_connect(pf_sock *sock, int status)
+{
+    pf_uconn *u = sock->owner;
+    u->connecting = false;
+    if (status < 0) {
+        pf_debug("upstream: connect failed: %s", uv_strerror(status));
+        upstream_fail(u, PF_RF_UF, "connection failure");
+        return;
+    }
+    pf_sock_read_start(&u->sock);
+    if (u->s) {
+        u->s->connect_deadline_ms = 0;
+        arm_timer(u->s);
+    }
+}
+
+static void on_drain(pf_sock *sock)
+{
+    pf_uconn *u = sock->owner;
+    if (u->s && u->downstream_paused) {
+        u->downstream_paused = false;
+        u->s->codec->pause_request(u->s, false);
+    }
+}
+
+static void on_close(pf_sock *sock)
+{
+    pf_uconn *u = sock->owner;
+    pf_pool *p = u->pool;
+    if (u->s)
+        upstream_fail(u, PF_RF_UC, "connection termination");
+    if (u->idle) {
+        pf_queue_remove(&u->link);
+        p->n_idle--;
+    }
+    p->n_active--;
+    free(u);
+    if (!p->cluster && p->n_active == 0)
+        free(p);
+}
+
+static const pf_sock_cbs uconn_cbs = {
+    .on_read = on_read,
+    .on_connect = on_connect,
+    .on_drain = on_drain,
+    .on_close = on_close,
+};
+
+/* abort: RST instead of FIN (the exchange was cut short). */
+static void uconn_close(pf_uconn *u, bool abort)
+{
+    if (u->idle) {
+        pf_queue_remove(&u->link);
+        u->pool->n_idle--;
+        u->idle = false;
+    }
+    if (abort)
+        pf_sock_reset(&u->sock);
+    else
+        pf_sock_close(&u->sock);
+}
+
+/* ---- connection acquisition ---- */
+
+/* A pooled connection is usable if the peer has neither closed it nor sent
+ * anything since the last response (peek without blocking). */
+static bool uconn_alive(pf_uconn *u)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&u->sock.tcp, &fd) != 0)
+        return false;
+    char c;
+    ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+static pf_uconn *pool_take_idle(pf_pool *p)
+{
+    while (!pf_queue_empty(&p->idle)) {
+        pf_uconn *u = pf_queue_data(p->idle.next, pf_uconn, link);
+        pf_queue_remove(&u->link);
+        p->n_idle--;
+        u->idle = false;
+        if (uconn_alive(u))
+            return u;
+        uconn_close(u, false);
+    }
+    return NULL;
+}
+
+static pf_uconn *uconn_new(pf_worker *w, pf_pool *p)
+{
+    pf_uconn *u = calloc(1, sizeof *u);
+    if (!u)
+        return NULL;
+    if (pf_sock_init(&u->sock, w, &uconn_cbs, u) != 0) {
+        free(u);
+        return NULL;
+    }
+    u->pool = p;
+    p->n_active++;
+    pf_queue_init(&u->link);
+    llhttp_init(&u->parser, HTTP_RESPONSE, &parser_settings);
+    u->parser.data = u;
+    u->connecting = true;
+    int rc = pf_sock_connect(&u->sock, (const struct sockaddr *)&p->addr);
+    if (rc != 0) {
+        pf_debug("upstream: connect: %s", uv_strerror(rc));
+        u->connecting = false;
+        pf_sock_close(&u->sock);
+        return NULL;
+    }
+    return u;
+}
+
+/* ---- request encoding ---- */
+
+static void write_str(pf_uconn *u, pf_str a)
+{
+    pf_sock_write(&u->sock, a.p, a.n);
+}
+
+static void write_headers(pf_uconn *u, const pf_hdrs *h)
+{
+    for (uint32_t i = 0; i < h->n; i++) {
+        write_str(u, h->v[i].name);
+        pf_sock_write(&u->sock, ": ", 2);
+        write_str(u, h->v[i].value);
+        pf_sock_write(&u->sock, "\r\n", 2);
+    }
+}
+
+static void encode_request_head(pf_uconn *u, pf_stream *s, bool end)
+{
+    write_str(u, s->method);
+    pf_sock_write(&u->sock, " ", 1);
+    write_str(u, s->path);
+    pf_sock_write(&u->sock, " HTTP/1.1\r\nhost: ", 17);
+    write_str(u, s->authority);
+    pf_sock_write(&u->sock, "\r\n", 2);
+    write_headers(u, &s->req_hdrs);
+    if (!end && !pf_hdrs_get_lit(&s->req_hdrs, "content-length")) {
+        pf_sock_write(&u->sock, "transfer-encoding: chunked\r\n", 28);
+        u->req_chunked = true;
+    }
+    pf_sock_write(&u->sock, "\r\n", 2);
+}
+
+void router_start(pf_stream *s, bool end)
+{
+    pf_worker *w = s->w;
+    pf_cluster_rt *c = &w->clusters[s->cluster];
+    pf_pool *p = pf_cluster_pick(c);
+    if (!p) {
+        hcm_local_reply(s, 503, "no healthy upstream", PF_RF_UH);
+        return;
+    }
+    uint64_t now = uv_now(&w->loop);
+    pf_uconn *u = pool_take_idle(p);
+    if (!u) {
+        if (!(u = uconn_new(w, p))) {
+            char body[160];
+            snprintf(body, sizeof body, "%sconnection failure", reset_prefix);
+            hcm_local_reply(s, 503, body, PF_RF_UF);
+            return;
+        }
+        s->connect_deadline_ms = now + (c->cfg->connect_timeout_ms ? c->cfg->connect_timeout_ms : 1);
+    }
+    u->s = s;
+    s->up = u;
+    u->req_done = false;
+    u->req_chunked = false;
+    s->upstream_start_ms = now;
+    encode_request_head(u, s, end);
+    if (end)
+        router_request_end(s);
+    else
+        arm_timer(s);
+}
+
+void router_request_data(pf_stream *s, const char *p, size_t n)
+{
+    pf_uconn *u = s->up;
+    if (!u || n == 0)
+        return;
+    if (u->req_chunked) {
+        char size[24];
+        int k = snprintf(size, sizeof size, "%zx\r\n", n);
+        pf_sock_write(&u->sock, size, (size_t)k);
+        pf_sock_write(&u->sock, p, n);
+        pf_sock_write(&u->sock, "\r\n", 2);
+    } else {
+        pf_sock_write(&u->sock, p, n);
+    }
+    if (pf_sock_above_high(&u->sock) && !u->downstream_paused) {
+        u->downstream_paused = true;
+        s->codec->pause_request(s, true);
+    }
+}
+
+static void request_done(pf_stream *s, pf_uconn *u)
+{
+    u->req_done = true;
+    uint64_t t = s->route ? s->route->timeout_ms : 0;
+    s->route_deadline_ms = t ? uv_now(&s->w->loop) + t : 0;
+    arm_timer(s);
+}
+
+void router_request_trailers(pf_stream *s)
+{
+    pf_uconn *u = s->up;
+    if (!u)
+        return;
+    if (u->req_chunked) {
+        pf_sock_write(&u->sock, "0\r\n", 3);
+        write_headers(u, &s->req_trailers);
+        pf_sock_write(&u->sock, "\r\n", 2);
+    }
+    request_done(s, u);
+}
+
+void router_request_end(pf_stream *s)
+{
+    pf_uconn *u = s->up;
+    if (!u)
+        return;
+    if (u->req_chunked)
+        pf_sock_write(&u->sock, "0\r\n\r\n", 5);
+    request_done(s, u);
+}
+
+void router_abort(pf_stream *s)
+{
+    pf_uconn *u = s->up;
+    uv_timer_stop(&s->timer);
+    if (!u)
+        return;
+    s->up = NULL;
+    u->s = NULL;
+    uconn_close(u, true);
+}
+
+void router_downstream_drained(pf_stream *s)
+{
+    if (s->up && s->upstream_paused) {
+        s->upstream_paused = false;
+        pf_sock_read_start(&s->up->sock);
+    }
+}
+
+void pf_uconn_close_idle(pf_pool *p)
+{
+    while (!pf_queue_empty(&p->idle)) {
+        pf_uconn *u = pf_queue_data(p->idle.next, pf_uconn, link);
+        uconn_close(u, false);
+    }
+}
+
+void pf_uconn_orphan_pool(pf_pool *p)
+{
+    p->cluster = NULL;
+    if (p->n_active == 0)
+        free(p);
+}
