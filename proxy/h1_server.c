@@ -26,6 +26,8 @@ typedef struct h1conn {
     char *pending;                  /* unparsed input held while a response is pending */
     size_t pending_len;
     int error_status;               /* set by callbacks that reject the request */
+    const char *input;              /* start of the buffer being parsed */
+    char input_prev;                /* last byte of the previous buffer */
     bool in_trailers, in_execute, paused, read_paused, close_after, resp_chunked,
          resp_close_delimited, resp_drop_body, dead;
 } h1conn;
@@ -82,6 +84,15 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     h1conn *c = p->data;
     if (count_header_bytes(c, n))
         return HPE_USER;
+    /* llhttp 8 accepts obs-fold, handing the continuation line over as a
+     * further piece of the value.  RFC 9112 5.2 lets a proxy reject it, and
+     * request smuggling is why Envoy does: a piece that follows a line break
+     * is a fold. */
+    if (c->value.p) {
+        char before = at > c->input ? at[-1] : c->input_prev;
+        if (before == '\n')
+            return HPE_USER;
+    }
     return pf_arena_append(&c->stream->arena, &c->value, at, n) ? HPE_USER : 0;
 }
 
@@ -89,10 +100,16 @@ static int on_header_value_complete(llhttp_t *p)
 {
     h1conn *c = p->data;
     pf_stream *s = c->stream;
-    /* Names are kept lower-case; the arena copy is ours to modify. */
+    /* Names are kept lower-case; the arena copy is ours to modify.  llhttp
+     * lets "Name : v" through; a name must be a token (RFC 9110 5.1). */
     char *name = (char *)c->field.p;
-    for (size_t i = 0; i < c->field.n; i++)
+    if (c->field.n == 0)
+        return HPE_USER;
+    for (size_t i = 0; i < c->field.n; i++) {
+        if (!pf_http_is_tchar((unsigned char)name[i]))
+            return HPE_USER;
         name[i] = (char)tolower((unsigned char)name[i]);
+    }
     pf_str value = c->value.p ? c->value : PF_STR("");
     pf_hdrs *h = c->in_trailers ? &s->req_trailers : &s->req_hdrs;
     int rc = pf_hdrs_add(h, &s->arena, c->field, value);
@@ -216,8 +233,11 @@ static void keep_pending(h1conn *c, const char *data, size_t n)
 static void conn_process(h1conn *c, const char *data, size_t n)
 {
     c->in_execute = true;
+    c->input = data;
     llhttp_errno_t err = llhttp_execute(&c->parser, data, n);
     c->in_execute = false;
+    if (n)
+        c->input_prev = data[n - 1];
     if (c->dead)
         return;
     if (err == HPE_PAUSED) {

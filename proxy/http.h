@@ -43,6 +43,13 @@ void pf_hdrs_strip_hop_by_hop(pf_hdrs *h);
 /* True if a comma-separated header value contains token (case-insensitive). */
 bool pf_value_has_token(pf_str value, const char *token, size_t n);
 
+/* RFC 9110 token character (header names, methods). */
+static inline bool pf_http_is_tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
 /* Reason phrase for a status code ("OK", "Not Found"), "" when unknown. */
 const char *pf_http_reason(int status);
 
