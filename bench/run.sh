@@ -475,7 +475,6 @@ bench_one() {
     alive "$pid" || alive_after=0
     stop_tree "$pid"
 
-    cp "$dir/wrk.txt" "$RESULTS_DIR/.last-wrk-$name.txt" 2>/dev/null || true
     if ((rc != 0)); then
         R_STATUS[$name]="wrk failed"
         R_NOTE[$name]="wrk exit code $rc"
@@ -551,7 +550,6 @@ aggregate() {
     R_NOTE[$p]=$notes
 }
 for p in $PROXIES; do aggregate "$p"; done
-rm -f "$RESULTS_DIR"/.last-wrk-*.txt
 
 # --------------------------------------------------------------------------
 # Report
@@ -575,7 +573,7 @@ report() {
 - rounds: $ROUNDS (proxies run round-robin; each row is that proxy's median-requests/s round, RSS is the max over rounds)
 
 > The machine is shared and noisy: absolute requests/s vary run to run.
-> Compare the **ratio vs haproxy** (both measured minutes apart on the same box), not raw numbers across runs.
+> Compare the **ratio vs haproxy** (measured back to back on the same box, so shared noise mostly cancels), not raw numbers across runs.
 
 | proxy | requests/s (1 core) | ratio vs haproxy | p50 | p99 | RSS MiB | notes |
 |---|---:|---:|---:|---:|---:|---|

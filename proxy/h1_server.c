@@ -13,6 +13,8 @@
 #include "proxy/stream.h"
 #include "proxy/worker.h"
 
+#define H1_PENDING_MAX 65536
+
 typedef struct h1conn {
     pf_sock sock;
     pf_worker *w;
@@ -26,6 +28,7 @@ typedef struct h1conn {
     char *pending;                  /* unparsed input held while a response is pending */
     size_t pending_len;
     int error_status;               /* set by callbacks that reject the request */
+    struct sockaddr_storage peer, local;    /* for access logs */
     const char *input;              /* start of the buffer being parsed */
     char input_prev;                /* last byte of the previous buffer */
     bool in_trailers, in_execute, paused, read_paused, close_after, resp_chunked,
@@ -56,6 +59,8 @@ static int on_message_begin(llhttp_t *p)
         c->error_status = 503;
         return HPE_USER;
     }
+    c->stream->downstream_remote = &c->peer;
+    c->stream->downstream_local = &c->local;
     c->field = c->value = (pf_str){ NULL, 0 };
     c->header_bytes = 0;
     c->in_trailers = false;
@@ -145,6 +150,7 @@ static int on_headers_complete(llhttp_t *p)
     const char *m = llhttp_method_name(p->method);
     s->method = (pf_str){ m, strlen(m) };
     s->is_head = p->method == HTTP_HEAD;
+    s->protocol = p->http_minor >= 1 ? PF_STR("HTTP/1.1") : PF_STR("HTTP/1.0");
     s->scheme = PF_STR("http");
     if (s->path.n && s->path.p[0] != '/' && !pf_str_eq_lit(s->path, "*"))
         split_absolute_uri(s);
@@ -179,6 +185,8 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t n)
 {
     h1conn *c = p->data;
+    if (c->stream)
+        c->stream->bytes_received += n;
     if (c->stream && !c->stream->resp_end)
         hcm_on_request_data(c->stream, at, n);
     return c->dead ? HPE_USER : 0;
@@ -215,18 +223,23 @@ static const llhttp_settings_t parser_settings = {
 
 /* ---- input ---- */
 
+/* Holds input that arrived while a response is pending.  Reading goes on
+ * (stopping and restarting it would cost two epoll_ctl calls per request)
+ * until H1_PENDING_MAX bytes wait, then the socket is paused. */
 static void keep_pending(h1conn *c, const char *data, size_t n)
 {
     if (!n)
         return;
-    char *p = malloc(n);
+    char *p = realloc(c->pending, c->pending_len + n);
     if (!p) {
         conn_error(c, 503);
         return;
     }
-    memcpy(p, data, n);
+    memcpy(p + c->pending_len, data, n);
     c->pending = p;
-    c->pending_len = n;
+    c->pending_len += n;
+    if (c->pending_len >= H1_PENDING_MAX)
+        pf_sock_read_stop(&c->sock);
 }
 
 /* Parses data; what follows a paused message is kept for later. */
@@ -243,7 +256,6 @@ static void conn_process(h1conn *c, const char *data, size_t n)
     if (err == HPE_PAUSED) {
         const char *pos = llhttp_get_error_pos(&c->parser);
         c->paused = true;
-        pf_sock_read_stop(&c->sock);
         keep_pending(c, pos, (size_t)(data + n - pos));
         return;
     }
@@ -265,7 +277,10 @@ static void on_read(pf_sock *sock, const char *data, ssize_t n)
         pf_sock_close(&c->sock);
         return;
     }
-    conn_process(c, data, (size_t)n);
+    if (c->paused)
+        keep_pending(c, data, (size_t)n);
+    else
+        conn_process(c, data, (size_t)n);
 }
 
 /* Runs from the worker's deferred queue once a response ended: parses any
@@ -512,6 +527,10 @@ void h1_server_accept(pf_listener_rt *l)
         pf_sock_close(&c->sock);
         return;
     }
+    int len = sizeof c->peer;
+    uv_tcp_getpeername(&c->sock.tcp, (struct sockaddr *)&c->peer, &len);
+    len = sizeof c->local;
+    uv_tcp_getsockname(&c->sock.tcp, (struct sockaddr *)&c->local, &len);
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
     pf_sock_read_start(&c->sock);

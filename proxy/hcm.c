@@ -90,6 +90,7 @@ static void local_reply(pf_stream *s, int status, const char *body, size_t blen,
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
     s->resp_headers_sent = true;
     s->codec->encode_headers(s, blen == 0);
+    s->bytes_sent += blen;
     if (blen)
         s->codec->encode_data(s, body, blen, true);
     s->resp_end = true;
@@ -124,6 +125,7 @@ void hcm_encode_headers(pf_stream *s, bool end)
 
 void hcm_encode_data(pf_stream *s, const char *p, size_t n, bool end)
 {
+    s->bytes_sent += n;
     s->codec->encode_data(s, p, n, end);
     if (end) {
         s->resp_end = true;
@@ -153,11 +155,21 @@ static void add_request_id(pf_stream *s)
     uint64_t a = pf_worker_random(s->w), b = pf_worker_random(s->w);
     a = (a & ~0xf000ull) | 0x4000ull;                   /* version 4 */
     b = (b & ~(3ull << 62)) | (2ull << 62);             /* RFC 4122 variant */
-    char *id = pf_arena_alloc(&s->arena, 37);
+    char *id = pf_arena_alloc(&s->arena, 36);
     if (!id)
         return;
-    snprintf(id, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffff,
-             (unsigned)a & 0xffff, (unsigned)(b >> 48), (unsigned long long)(b & 0xffffffffffffull));
+    /* 8-4-4-4-12 hex digits from the 128 random bits (no snprintf: hot path) */
+    static const char hex[] = "0123456789abcdef";
+    int bit = 0;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            id[i] = '-';
+            continue;
+        }
+        uint64_t word = bit < 64 ? a : b;
+        id[i] = hex[(word >> (60 - (bit & 63))) & 0xf];
+        bit += 4;
+    }
     pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-request-id"), (pf_str){ id, 36 });
 }
 
@@ -169,8 +181,12 @@ static void prepare_upstream_request(pf_stream *s)
         size_t mn = strlen(r->match_value), rn = strlen(r->prefix_rewrite);
         pf_str np = { NULL, 0 };
         if (pf_arena_append(&s->arena, &np, r->prefix_rewrite, rn) == 0 &&
-            pf_arena_append(&s->arena, &np, s->path.p + mn, s->path.n - mn) == 0)
+            pf_arena_append(&s->arena, &np, s->path.p + mn, s->path.n - mn) == 0) {
+            /* Envoy keeps the client's path for the upstream and access logs. */
+            pf_hdrs_remove_lit(&s->req_hdrs, "x-envoy-original-path");
+            pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-envoy-original-path"), s->path);
             s->path = np;
+        }
     }
     if (r->host_rewrite_literal)
         s->authority = (pf_str){ r->host_rewrite_literal, strlen(r->host_rewrite_literal) };
@@ -200,9 +216,16 @@ static size_t pick_cluster(pf_stream *s, const cfg_route *r)
     return r->weighted[r->n_weighted - 1].cluster_index;
 }
 
+static void mark_request_end(pf_stream *s)
+{
+    s->req_end = true;
+    s->req_end_ms = uv_now(&s->w->loop);
+}
+
 void hcm_on_request_headers(pf_stream *s, bool end)
 {
-    s->req_end = end;
+    if (end)
+        mark_request_end(s);
     const cfg_virtual_host *vh = route_find_vhost(&s->listener->hcm.route_config, s->authority);
     const cfg_route *r = vh ? route_find(vh, s->path) : NULL;
     if (!r) {
@@ -226,13 +249,13 @@ void hcm_on_request_data(pf_stream *s, const char *p, size_t n)
 
 void hcm_on_request_trailers(pf_stream *s)
 {
-    s->req_end = true;
+    mark_request_end(s);
     router_request_trailers(s);
 }
 
 void hcm_on_request_end(pf_stream *s)
 {
-    s->req_end = true;
+    mark_request_end(s);
     router_request_end(s);
     hcm_maybe_finish(s);
 }

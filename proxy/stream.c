@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "proxy/worker.h"
 
@@ -36,6 +37,9 @@ pf_stream *pf_stream_new(pf_worker *w, const pf_server_codec_ops *codec, void *c
     s->timer.data = s;
     stream_reset_fields(s);
     s->start_ms = uv_now(&w->loop);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s->start_wall_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     return s;
 }
 

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "config/config.h"
@@ -80,6 +81,17 @@ struct pf_stream {
     uint32_t response_flags;
     uint64_t start_ms, upstream_start_ms;
     uint64_t connect_deadline_ms, route_deadline_ms;   /* 0: not armed */
+
+    /* for stats and access logs */
+    uint64_t start_wall_us;         /* CLOCK_REALTIME at stream creation */
+    uint64_t req_end_ms;            /* loop time the request was fully received; 0 if not */
+    uint64_t resp_first_byte_ms;    /* loop time of the first upstream response byte; 0 if none */
+    uint64_t bytes_received, bytes_sent;    /* body bytes, downstream side */
+    pf_str protocol;                /* "HTTP/1.1", "HTTP/1.0", "HTTP/2" */
+    const struct sockaddr_storage *downstream_remote;   /* the connection's peer; not owned */
+    const struct sockaddr_storage *downstream_local;
+    struct sockaddr_storage upstream_host;  /* valid when has_upstream_host */
+    bool has_upstream_host;
     bool upstream_paused;           /* we stopped the upstream reading (downstream full) */
 
     pf_arena arena;                 /* last: large inline block */

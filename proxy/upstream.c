@@ -20,9 +20,12 @@ struct pf_uconn {
     llhttp_t parser;
     pf_stream *s;                   /* the stream being served, or NULL when idle */
     pf_str field, value;            /* response header being parsed (stream arena) */
+    uint64_t idle_since_ms;
     bool idle, connecting, req_chunked, req_done, in_trailers, resp_1xx, resp_done,
          downstream_paused;
 };
+
+#define UCONN_CHECK_AFTER_MS 2
 
 static const char reset_prefix[] = "upstream connect error or disconnect/reset before headers. reset reason: ";
 
@@ -94,6 +97,7 @@ static pf_stream *uconn_detach(pf_uconn *u, bool reusable)
     u->req_done = u->req_chunked = false;
     pf_queue_insert_tail(&u->pool->idle, &u->link);
     u->pool->n_idle++;
+    u->idle_since_ms = uv_now(&u->sock.w->loop);
     pf_sock_read_start(&u->sock);      /* notice the peer closing while idle */
     return s;
 }
@@ -235,6 +239,8 @@ static void on_read(pf_sock *sock, const char *data, ssize_t n)
         upstream_fail(u, PF_RF_UC, "connection termination");
         return;
     }
+    if (!u->s->resp_first_byte_ms)
+        u->s->resp_first_byte_ms = uv_now(&u->sock.w->loop);
     u->resp_done = false;
     llhttp_errno_t err = llhttp_execute(&u->parser, data, (size_t)n);
     if (err == HPE_PAUSED) {
@@ -315,9 +321,13 @@ static void uconn_close(pf_uconn *u, bool abort)
 /* ---- connection acquisition ---- */
 
 /* A pooled connection is usable if the peer has neither closed it nor sent
- * anything since the last response (peek without blocking). */
+ * anything since the last response (peek without blocking).  A connection
+ * idle for less than UCONN_CHECK_AFTER_MS skips the syscall: the loop has
+ * just polled it, and under load that is every reuse. */
 static bool uconn_alive(pf_uconn *u)
 {
+    if (uv_now(&u->sock.w->loop) - u->idle_since_ms < UCONN_CHECK_AFTER_MS)
+        return true;
     uv_os_fd_t fd;
     if (uv_fileno((uv_handle_t *)&u->sock.tcp, &fd) != 0)
         return false;
@@ -420,6 +430,8 @@ void router_start(pf_stream *s, bool end)
     }
     u->s = s;
     s->up = u;
+    s->upstream_host = p->addr;
+    s->has_upstream_host = true;
     u->req_done = false;
     u->req_chunked = false;
     s->upstream_start_ms = now;
