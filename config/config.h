@@ -77,11 +77,16 @@ typedef enum cfg_codec_type {
     CFG_CODEC_HTTP2,
 } cfg_codec_type;
 
+struct cfg_access_log;                  /* config/access_log_config.h */
+struct cfg_runtime;                     /* config/runtime_config.h */
+
 typedef struct cfg_hcm {
     char *stat_prefix;
     cfg_codec_type codec_type;
     uint32_t max_request_headers_kb;   /* default 60 */
     cfg_route_config route_config;
+    struct cfg_access_log *access_logs; /* owned; freed by cfg_access_logs_free() */
+    size_t n_access_logs;
 } cfg_hcm;
 
 typedef struct cfg_listener {
@@ -110,9 +115,24 @@ typedef struct cfg_cluster {
     size_t n_endpoints;
 } cfg_cluster;
 
+typedef struct cfg_stats_config {
+    uint64_t flush_interval_ms;         /* stats_flush_interval; default 5000 */
+    double *histogram_buckets;          /* default bucket bounds (ms), ascending; owned */
+    size_t n_histogram_buckets;
+    /* stats_config.histogram_bucket_settings: per-name-regex overrides */
+    struct cfg_hist_bucket_rule {
+        char *regex;                    /* safe_regex.regex applied to the full stat name */
+        double *buckets;
+        size_t n_buckets;
+    } *bucket_rules;
+    size_t n_bucket_rules;
+} cfg_stats_config;
+
 typedef struct cfg_bootstrap {
     bool has_admin;
     cfg_socket_address admin;
+    cfg_stats_config stats;
+    struct cfg_runtime *runtime;        /* layered_runtime; owned; NULL when absent */
     cfg_listener *listeners;
     size_t n_listeners;
     cfg_cluster *clusters;
