@@ -226,7 +226,7 @@ void hcm_on_request_headers(pf_stream *s, bool end)
 {
     if (end)
         mark_request_end(s);
-    const cfg_virtual_host *vh = route_find_vhost(&s->listener->hcm.route_config, s->authority);
+    const cfg_virtual_host *vh = route_find_vhost(&s->hcm->route_config, s->authority);
     const cfg_route *r = vh ? route_find(vh, s->path) : NULL;
     if (!r) {
         hcm_local_reply(s, 404, NULL, PF_RF_NR);

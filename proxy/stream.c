@@ -33,6 +33,7 @@ pf_stream *pf_stream_new(pf_worker *w, const pf_server_codec_ops *codec, void *c
     s->codec = codec;
     s->codec_conn = codec_conn;
     s->listener = listener;
+    s->hcm = &listener->hcm;
     s->free_next = NULL;
     s->timer.data = s;
     stream_reset_fields(s);

@@ -61,6 +61,7 @@ struct pf_stream {
     const pf_server_codec_ops *codec;
     void *codec_conn;               /* the codec's connection; not owned */
     const cfg_listener *listener;
+    const cfg_hcm *hcm;             /* the connection manager config of the chosen filter chain */
     pf_stream *free_next;
     uv_timer_t timer;               /* route timeout; initialized once per object */
 
