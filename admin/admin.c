@@ -1,17 +1,23 @@
+/* Admin HTTP/1.1 server plumbing: accept, llhttp parsing (method, URL,
+ * keep-alive, pipelining; request bodies are read and ignored), query
+ * parsing, and writing responses of any size.  What each path does lives
+ * in admin_endpoints.c. */
 #include "admin/admin.h"
 
+#include <arpa/inet.h>
 #include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/cluster.h"
+#include "admin/admin_http.h"
 #include "proxy/http.h"
 #include "proxy/log.h"
 #include "proxy/queue.h"
 #include "proxy/server.h"
+#include "proxy/cluster.h"
 
-#define ADMIN_MAX_URL 2048
+#define ADMIN_MAX_URL 8192
 
 struct pf_admin {
     pf_server *srv;
@@ -27,15 +33,18 @@ typedef struct admin_conn {
     llhttp_t parser;
     char url[ADMIN_MAX_URL];
     size_t url_len;
+    bool url_too_long;
+    bool closing;
     char buf[4096];
-    bool responding;
 } admin_conn;
 
 typedef struct admin_write {
     uv_write_t req;
     admin_conn *conn;
+    pf_server *srv;
     bool close_after;
-    char data[];
+    void (*after_write)(pf_server *srv);
+    char *data;                     /* head + body; owned */
 } admin_write;
 
 /* The admin is freed when its listener and every connection are closed. */
@@ -56,6 +65,7 @@ static void on_conn_closed(uv_handle_t *h)
 
 static void conn_close(admin_conn *c)
 {
+    c->closing = true;
     if (!uv_is_closing((uv_handle_t *)&c->tcp))
         uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
@@ -65,62 +75,227 @@ static void on_written(uv_write_t *req, int status)
     admin_write *w = (admin_write *)req;
     if (status < 0 || w->close_after)
         conn_close(w->conn);
+    if (w->after_write)
+        w->after_write(w->srv);
+    free(w->data);
     free(w);
 }
 
-static void respond(admin_conn *c, int status, const char *ctype, const char *body, bool keep)
+/* Queues the response; takes the body buffer. */
+static void respond(admin_conn *c, admin_response *rs, bool keep)
 {
-    size_t blen = strlen(body);
-    admin_write *w = malloc(sizeof *w + blen + 256);
-    if (!w) {
-        conn_close(c);
-        return;
-    }
-    int n = snprintf(w->data, 256,
+    admin_write *w = calloc(1, sizeof *w);
+    char head[512];
+    size_t blen = rs->body.n;
+    int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
                      "cache-control: no-cache, max-age=0\r\nx-content-type-options: nosniff\r\n"
                      "server: envoy\r\n%s\r\n",
-                     status, pf_http_reason(status),
-                     ctype, blen, keep ? "" : "connection: close\r\n");
-    memcpy(w->data + n, body, blen);
+                     rs->status, pf_http_reason(rs->status),
+                     rs->content_type ? rs->content_type : ADMIN_CT_TEXT, blen,
+                     keep ? "" : "connection: close\r\n");
+    if (w)
+        w->data = malloc((size_t)n + blen + 1);
+    if (!w || !w->data) {
+        free(w);
+        sbuf_free(&rs->body);
+        if (rs->after_write)
+            rs->after_write(c->admin->srv);
+        conn_close(c);
+        return;
+    }
+    memcpy(w->data, head, (size_t)n);
+    if (blen)
+        memcpy(w->data + n, rs->body.p, blen);
+    sbuf_free(&rs->body);
     w->conn = c;
+    w->srv = c->admin->srv;
     w->close_after = !keep;
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)(n + (int)blen));
+    w->after_write = rs->after_write;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)((size_t)n + blen));
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+        if (w->after_write)
+            w->after_write(w->srv);
+        free(w->data);
         free(w);
         conn_close(c);
     }
 }
 
-static const char help_text[] =
-    "admin commands are:\n"
-    "  /: Admin home page\n"
-    "  /help: print out list of admin commands\n"
-    "  /ready: print server state, return 200 if LIVE, otherwise return 503\n";
+static void respond_text(admin_conn *c, int status, const char *text, bool keep)
+{
+    admin_response rs = {.status = status, .content_type = ADMIN_CT_TEXT, .body = SBUF_INIT};
+    sbuf_puts(&rs.body, text);
+    respond(c, &rs, keep);
+}
+
+/* ---- query strings ---- */
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decodes s[0..n) into a new string; NULL on bad escape / %00 / OOM. */
+static char *pct_decode(const char *s, size_t n, bool *bad)
+{
+    char *out = malloc(n + 1), *p = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            int h, l;
+            if (i + 2 >= n || (h = hexval(s[i + 1])) < 0 || (l = hexval(s[i + 2])) < 0 ||
+                (h == 0 && l == 0)) {
+                *bad = true;
+                free(out);
+                return NULL;
+            }
+            *p++ = (char)(h * 16 + l);
+            i += 2;
+        } else if (s[i] == '+') {
+            *p++ = ' ';
+        } else {
+            *p++ = s[i];
+        }
+    }
+    *p = '\0';
+    return out;
+}
+
+void admin_params_free(admin_param *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].key);
+        free(p[i].value);
+    }
+    free(p);
+}
+
+int admin_parse_query(const char *q, size_t len, admin_param **out, size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    size_t cap = 1;
+    for (size_t i = 0; i < len; i++)
+        cap += q[i] == '&';
+    admin_param *v = calloc(cap, sizeof *v);
+    if (!v)
+        return -1;
+    size_t n = 0;
+    const char *p = q, *end = q + len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *seg_end = amp ? amp : end;
+        if (seg_end > p) {
+            const char *eq = memchr(p, '=', (size_t)(seg_end - p));
+            const char *kend = eq ? eq : seg_end;
+            bool bad = false;
+            v[n].key = pct_decode(p, (size_t)(kend - p), &bad);
+            v[n].value = eq ? pct_decode(eq + 1, (size_t)(seg_end - eq - 1), &bad)
+                            : pct_decode("", 0, &bad);
+            n++;
+            if (!v[n - 1].key || !v[n - 1].value) {
+                admin_params_free(v, n);
+                return -1;
+            }
+        }
+        p = seg_end + 1;
+    }
+    *out = v;
+    *n_out = n;
+    return 0;
+}
+
+const char *admin_query(const admin_request *rq, const char *key)
+{
+    for (size_t i = 0; i < rq->n_params; i++)
+        if (strcmp(rq->params[i].key, key) == 0)
+            return rq->params[i].value;
+    return NULL;
+}
+
+void admin_json_str(sbuf *b, const char *s)
+{
+    sbuf_putc(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': sbuf_puts(b, "\\\""); break;
+        case '\\': sbuf_puts(b, "\\\\"); break;
+        case '\n': sbuf_puts(b, "\\n"); break;
+        case '\r': sbuf_puts(b, "\\r"); break;
+        case '\t': sbuf_puts(b, "\\t"); break;
+        default:
+            if (*p < 0x20)
+                sbuf_printf(b, "\\u%04x", *p);
+            else
+                sbuf_putc(b, (char)*p);
+        }
+    }
+    sbuf_putc(b, '"');
+}
+
+void admin_fmt_addr(const void *ssp, char *buf, size_t len)
+{
+    const struct sockaddr_storage *ss = ssp;
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        snprintf(buf, len, "[%s]:%u", ip, ntohs(a->sin6_port));
+    } else if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        snprintf(buf, len, "%s:%u", ip, ntohs(a->sin_port));
+    } else {
+        snprintf(buf, len, "unknown");
+    }
+}
+
+/* ---- requests ---- */
 
 static void handle(admin_conn *c, bool keep)
 {
-    pf_server *srv = c->admin->srv;
+    if (c->url_too_long) {
+        respond_text(c, 414, "URI Too Long\n", false);
+        return;
+    }
+    c->url[c->url_len] = '\0';
     char *q = memchr(c->url, '?', c->url_len);
     size_t plen = q ? (size_t)(q - c->url) : c->url_len;
-    c->url[plen] = '\0';
-    if (strcmp(c->url, "/ready") == 0) {
-        if (srv->draining)
-            respond(c, 503, "text/plain; charset=UTF-8", "DRAINING\n", keep);
-        else
-            respond(c, 200, "text/plain; charset=UTF-8", "LIVE\n", keep);
-    } else if (strcmp(c->url, "/") == 0 || strcmp(c->url, "/help") == 0) {
-        respond(c, 200, "text/plain; charset=UTF-8", help_text, keep);
-    } else {
-        respond(c, 404, "text/plain; charset=UTF-8", help_text, keep);
+    admin_request rq = {.srv = c->admin->srv, .admin = c->admin,
+                        .method = llhttp_method_name(llhttp_get_method(&c->parser)),
+                        .path = c->url};
+    if (q && admin_parse_query(q + 1, c->url_len - plen - 1, &rq.params, &rq.n_params) != 0) {
+        respond_text(c, 400, "invalid query string\n", keep);
+        return;
     }
+    c->url[plen] = '\0';
+    admin_response rs = {.status = 200, .content_type = ADMIN_CT_TEXT, .body = SBUF_INIT};
+    admin_dispatch(&rq, &rs);
+    admin_params_free(rq.params, rq.n_params);
+    if (rs.body.oom) {
+        sbuf_free(&rs.body);
+        rs.status = 500;
+        rs.content_type = ADMIN_CT_TEXT;
+        sbuf_puts(&rs.body, "out of memory\n");
+    }
+    respond(c, &rs, keep);
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t n)
 {
     admin_conn *c = p->data;
-    if (c->url_len + n >= ADMIN_MAX_URL)
-        return HPE_USER;
+    if (c->url_len + n >= ADMIN_MAX_URL) {
+        c->url_too_long = true;
+        return 0;
+    }
     memcpy(c->url + c->url_len, at, n);
     c->url_len += n;
     return 0;
@@ -130,14 +305,18 @@ static int on_message_begin(llhttp_t *p)
 {
     admin_conn *c = p->data;
     c->url_len = 0;
+    c->url_too_long = false;
     return 0;
 }
 
 static int on_message_complete(llhttp_t *p)
 {
     admin_conn *c = p->data;
-    handle(c, llhttp_should_keep_alive(p) && !c->admin->stopping);
-    return 0;
+    if (c->closing)
+        return HPE_USER;
+    bool keep = llhttp_should_keep_alive(p) && !c->admin->stopping && !c->url_too_long;
+    handle(c, keep);
+    return keep ? 0 : HPE_USER;    /* stop parsing after a closing response */
 }
 
 static const llhttp_settings_t settings = {
@@ -160,8 +339,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
-    if (n > 0 && llhttp_execute(&c->parser, buf->base, (size_t)n) != HPE_OK) {
-        respond(c, 400, "text/plain", "Bad Request\n", false);
+    if (n == 0 || c->closing)
+        return;
+    llhttp_errno_t e = llhttp_execute(&c->parser, buf->base, (size_t)n);
+    if (e == HPE_PAUSED_UPGRADE)
+        e = HPE_OK;
+    if (e == HPE_USER) {
+        uv_read_stop(st);       /* a closing response is on its way */
+    } else if (e != HPE_OK) {
+        respond_text(c, 400, "Bad Request\n", false);
         uv_read_stop(st);
     }
 }

@@ -1,6 +1,8 @@
 /* Bootstrap, admin, listeners and the HTTP connection manager; cfg_load*(),
  * cfg_free(). */
 #include "config/config_internal.h"
+#include "config/access_log_config.h"
+#include "config/runtime_config.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,13 +14,14 @@
 #define HCM_NAME "envoy.filters.network.http_connection_manager"
 #define ROUTER_TYPE "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 
-static const char *const boot_handled[] = {"admin", "static_resources", NULL};
+static const char *const boot_handled[] = {"admin", "static_resources", "layered_runtime",
+                                            "stats_config", "stats_flush_interval", NULL};
 static const char *const boot_ignored[] = {"node", NULL};
 static const char *const boot_unsupported[] = {
     "node_context_params", "dynamic_resources", "cluster_manager", "hds_config",
-    "flags_path", "stats_sinks", "deferred_stat_options", "stats_config",
-    "stats_flush_interval", "stats_flush_on_admin", "watchdog", "watchdogs", "tracing",
-    "layered_runtime", "overload_manager", "enable_dispatcher_stats", "header_prefix",
+    "flags_path", "stats_sinks", "deferred_stat_options",
+    "stats_flush_on_admin", "watchdog", "watchdogs", "tracing",
+    "overload_manager", "enable_dispatcher_stats", "header_prefix",
     "stats_server_version_override", "use_tcp_for_dns_lookups", "dns_resolution_config",
     "typed_dns_resolver_config", "bootstrap_extensions", "fatal_actions",
     "config_sources", "default_config_source", "default_socket_interface",
@@ -61,13 +64,13 @@ static const char *const filter_unsupported[] = {"config_discovery", NULL};
 
 static const char *const hcm_handled[] = {"@type", "stat_prefix", "codec_type",
                                           "max_request_headers_kb", "route_config",
-                                          "http_filters", NULL};
+                                          "http_filters", "access_log", NULL};
 static const char *const hcm_unsupported[] = {
     "rds", "scoped_routes", "add_user_agent", "tracing", "common_http_protocol_options",
     "http_protocol_options", "http2_protocol_options", "http3_protocol_options",
     "server_name", "server_header_transformation", "scheme_header_transformation",
     "stream_idle_timeout", "request_timeout", "request_headers_timeout", "drain_timeout",
-    "delayed_close_timeout", "access_log", "access_log_flush_interval",
+    "delayed_close_timeout", "access_log_flush_interval",
     "flush_access_log_on_new_request", "access_log_options", "use_remote_address",
     "xff_num_trusted_hops", "original_ip_detection_extensions",
     "early_header_mutation_extensions", "internal_address_config", "skip_xff_append",
@@ -169,7 +172,7 @@ static int parse_hcm(cfg_ctx *c, const yn_node *tc, cfg_hcm *h)
     size_t m = cfg_push(c, "route_config");
     rc = cfg_parse_route_config(c, rcfg, &h->route_config);
     cfg_pop(c, m);
-    if (rc)
+    if (rc || (rc = cfg_parse_access_logs(c, tc, h)) != 0)
         return rc;
     return parse_http_filters(c, tc);
 }
@@ -306,8 +309,9 @@ static int parse_bootstrap(cfg_ctx *c, const yn_node *root)
     static const cfg_fields sf = {sr_handled, NULL, sr_unsupported};
     int rc;
     if (!root)
-        return 0; /* empty document: nothing configured */
-    if ((rc = cfg_check_map(c, root, &f)) != 0)
+        return cfg_parse_stats(c, root); /* empty document: defaults only */
+    if ((rc = cfg_check_map(c, root, &f)) != 0 || (rc = cfg_parse_stats(c, root)) != 0 ||
+        (rc = cfg_parse_runtime(c, root)) != 0)
         return rc;
     const yn_node *admin = cfg_get(root, "admin");
     if (admin) {
@@ -355,11 +359,14 @@ void cfg_free(cfg_bootstrap *b)
         free(l->address.address);
         free(l->hcm.stat_prefix);
         cfg_free_route_config(&l->hcm.route_config);
+        cfg_access_logs_free(l->hcm.access_logs, l->hcm.n_access_logs);
     }
     free(b->listeners);
     for (size_t i = 0; i < b->n_clusters; i++)
         cfg_free_cluster(&b->clusters[i]);
     free(b->clusters);
+    cfg_free_stats(&b->stats);
+    cfg_runtime_free(b->runtime);
     free(b);
 }
 

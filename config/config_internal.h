@@ -79,5 +79,10 @@ int cfg_parse_clusters(cfg_ctx *c, const yn_node *seq);
 int cfg_parse_route_config(cfg_ctx *c, const yn_node *rc, cfg_route_config *out);
 void cfg_free_route_config(cfg_route_config *rc);
 void cfg_free_cluster(cfg_cluster *cl);
+/* config_stats.c: stats_flush_interval, stats_config (always fills defaults). */
+int cfg_parse_stats(cfg_ctx *c, const yn_node *root);
+void cfg_free_stats(cfg_stats_config *s);
+/* config_runtime.c: layered_runtime -> c->b->runtime. */
+int cfg_parse_runtime(cfg_ctx *c, const yn_node *root);
 
 #endif

@@ -13,6 +13,10 @@ pf_hostset *pf_hostset_new(size_t n)
     pf_hostset *hs = calloc(1, sizeof *hs + n * sizeof hs->addrs[0]);
     if (!hs)
         return NULL;
+    if (!(hs->slots = calloc(n + 1, sizeof *hs->slots))) {
+        free(hs);
+        return NULL;
+    }
     atomic_init(&hs->refs, 1);
     hs->n = n;
     return hs;
@@ -26,8 +30,10 @@ pf_hostset *pf_hostset_ref(pf_hostset *hs)
 
 void pf_hostset_unref(pf_hostset *hs)
 {
-    if (hs && atomic_fetch_sub_explicit(&hs->refs, 1, memory_order_acq_rel) == 1)
+    if (hs && atomic_fetch_sub_explicit(&hs->refs, 1, memory_order_acq_rel) == 1) {
+        free(hs->slots);
         free(hs);
+    }
 }
 
 int pf_sockaddr_from(const char *ip, uint16_t port, struct sockaddr_storage *out)
@@ -61,10 +67,13 @@ pf_hostset *pf_hostset_from_static(const cfg_cluster *cfg)
     return hs;
 }
 
-void pf_cluster_rt_init(pf_cluster_rt *c, const cfg_cluster *cfg)
+void pf_cluster_rt_init(pf_cluster_rt *c, const cfg_cluster *cfg, size_t index,
+                        struct pf_host_table *hosts)
 {
     memset(c, 0, sizeof *c);
     c->cfg = cfg;
+    c->index = index;
+    c->hosts = hosts;
     pf_queue_init(&c->pools);
 }
 
@@ -100,8 +109,10 @@ void pf_cluster_rt_set_hostset(pf_worker *w, pf_cluster_rt *c, pf_hostset *hs)
     size_t k = 0;
     for (size_t i = 0; i < hs->n && pools; i++) {
         pf_pool *p = pool_find_or_add(c, &hs->addrs[i]);
-        if (p)
+        if (p) {
+            p->slot = hs->slots[i];
             pools[k++] = p;
+        }
     }
     /* Hosts that left the set keep no idle connections. */
     for (pf_queue *q = c->pools.next; q != &c->pools; q = q->next) {

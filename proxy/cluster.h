@@ -21,6 +21,7 @@ struct pf_worker;
 typedef struct pf_hostset {
     atomic_int refs;
     size_t n;
+    uint32_t *slots;                /* [n] host stats slot of each address (proxy/host_stats.h) */
     struct sockaddr_storage addrs[];
 } pf_hostset;
 
@@ -34,12 +35,15 @@ typedef struct pf_pool {
     pf_queue link;                  /* in pf_cluster_rt.pools */
     struct pf_cluster_rt *cluster;
     struct sockaddr_storage addr;
+    uint32_t slot;                  /* host stats slot */
     pf_queue idle;                  /* pf_uconn.link */
     size_t n_idle, n_active;
 } pf_pool;
 
 typedef struct pf_cluster_rt {
     const cfg_cluster *cfg;
+    size_t index;                   /* in cfg->clusters and the cluster stat ids */
+    struct pf_host_table *hosts;    /* the server's per-host counters; not owned */
     pf_hostset *hs;                 /* one reference; NULL until resolved */
     pf_pool **host_pools;           /* one pool per usable address of hs */
     size_t n_pools;
@@ -47,7 +51,8 @@ typedef struct pf_cluster_rt {
     pf_queue pools;                 /* every pool ever made; freed at worker exit */
 } pf_cluster_rt;
 
-void pf_cluster_rt_init(pf_cluster_rt *c, const cfg_cluster *cfg);
+void pf_cluster_rt_init(pf_cluster_rt *c, const cfg_cluster *cfg, size_t index,
+                        struct pf_host_table *hosts);
 /* Takes ownership of one reference to hs. */
 void pf_cluster_rt_set_hostset(struct pf_worker *w, pf_cluster_rt *c, pf_hostset *hs);
 /* Round robin over the current host set; NULL when it is empty. */

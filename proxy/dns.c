@@ -8,6 +8,7 @@
 #include "proxy/cluster.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
+#include "proxy/server_stats.h"
 #include "proxy/worker.h"
 
 #define DNS_MAX_ADDRS 64
@@ -71,6 +72,7 @@ static void publish(pf_dns_cluster *d)
     memcpy(hs->addrs, d->addrs, d->n_addrs * sizeof d->addrs[0]);
     pf_hostset_unref(srv->hostsets[d->idx]);
     srv->hostsets[d->idx] = hs;
+    pf_server_stats_membership(srv, d->idx, hs);
     pf_info("cluster '%s': %zu host(s) from DNS", d->cfg->name, hs->n);
     for (int i = 0; i < srv->workers_started; i++) {
         pf_msg *m = calloc(1, sizeof *m);

@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "proxy/hcm.h"
+#include "admin/stats.h"
 #include "proxy/log.h"
+#include "proxy/proxy_stats.h"
 #include "proxy/sock.h"
 #include "proxy/stream.h"
 #include "proxy/worker.h"
@@ -29,6 +31,8 @@ typedef struct h1conn {
     size_t pending_len;
     int error_status;               /* set by callbacks that reject the request */
     struct sockaddr_storage peer, local;    /* for access logs */
+    const pf_listener_stats *ls;
+    uint64_t start_ms;
     const char *input;              /* start of the buffer being parsed */
     char input_prev;                /* last byte of the previous buffer */
     bool in_trailers, in_execute, paused, read_paused, close_after, resp_chunked,
@@ -59,6 +63,9 @@ static int on_message_begin(llhttp_t *p)
         c->error_status = 503;
         return HPE_USER;
     }
+    stats_inc(c->w->stats, c->ls->rq_total);
+    stats_inc(c->w->stats, c->ls->rq_http1_total);
+    stats_gauge_add(c->w->stats, c->ls->rq_active, 1);
     c->stream->downstream_remote = &c->peer;
     c->stream->downstream_local = &c->local;
     c->field = c->value = (pf_str){ NULL, 0 };
@@ -322,6 +329,7 @@ static void conn_error(h1conn *c, int status)
         c->stream = NULL;
         hcm_on_stream_reset(s, PF_RF_DPE);
     }
+    stats_inc(c->w->stats, c->ls->cx_protocol_error);
     const char *reason = pf_http_reason(status);
     pf_str date = hcm_date(c->w);
     char buf[512];
@@ -493,6 +501,9 @@ static void on_close(pf_sock *sock)
     if (c->stream)
         hcm_on_stream_reset(c->stream, PF_RF_DC);
     pf_worker_cancel_defer(w, &c->resume);
+    stats_gauge_add(w->stats, c->ls->l_cx_active, -1);
+    stats_gauge_add(w->stats, c->ls->cx_active, -1);
+    stats_record(w->stats, c->ls->cx_length_ms, (uv_now(&w->loop) - c->start_ms) * 1000);
     pf_queue_remove(&c->link);
     free(c->pending);
     free(c);
@@ -514,6 +525,13 @@ void h1_server_accept(pf_listener_rt *l)
     c->w = w;
     c->listener = l->cfg;
     c->header_limit = (size_t)l->cfg->hcm.max_request_headers_kb * 1024;
+    c->ls = &w->ps->listeners[l->index];
+    c->start_ms = uv_now(&w->loop);
+    stats_inc(w->stats, c->ls->l_cx_total);
+    stats_inc(w->stats, c->ls->cx_total);
+    stats_inc(w->stats, c->ls->cx_http1_total);
+    stats_gauge_add(w->stats, c->ls->l_cx_active, 1);
+    stats_gauge_add(w->stats, c->ls->cx_active, 1);
     pf_queue_init(&c->resume.link);
     c->resume.fn = on_resume;
     if (pf_sock_init(&c->sock, w, &h1_sock_cbs, c) != 0) {

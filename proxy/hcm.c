@@ -4,7 +4,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "proxy/access_log.h"
+#include "admin/stats.h"
 #include "proxy/log.h"
+#include "proxy/proxy_stats.h"
 #include "proxy/route_match.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
@@ -35,9 +38,24 @@ static void access_log(pf_stream *s)
              (unsigned long long)(uv_now(&s->w->loop) - s->start_ms));
 }
 
+/* Downstream request stats, once per stream however it ended. */
+static void record_stream_stats(pf_stream *s)
+{
+    stats_shard *sh = s->w->stats;
+    const pf_listener_stats *ls = &s->w->ps->listeners[s->listener_index];
+    stats_gauge_add(sh, ls->rq_active, -1);
+    if (s->status >= 100 && s->status < 600 && s->resp_headers_sent)
+        stats_inc(sh, ls->rq_xx[s->status / 100 - 1]);
+    stats_record(sh, ls->rq_time, (uv_hrtime() - s->start_ns) / 1000);
+    stats_add(sh, ls->rx_bytes_total, s->bytes_received);
+    stats_add(sh, ls->tx_bytes_total, s->bytes_sent);
+}
+
 static void stream_finish(pf_stream *s)
 {
+    record_stream_stats(s);
     access_log(s);
+    pf_access_log_emit(s);
     s->codec->stream_done(s);
     pf_stream_free(s);
 }
@@ -61,7 +79,9 @@ void hcm_on_stream_reset(pf_stream *s, uint32_t flags)
 {
     s->response_flags |= flags;
     router_abort(s);
+    record_stream_stats(s);
     access_log(s);
+    pf_access_log_emit(s);
     pf_stream_free(s);
 }
 
@@ -229,6 +249,7 @@ void hcm_on_request_headers(pf_stream *s, bool end)
     const cfg_virtual_host *vh = route_find_vhost(&s->hcm->route_config, s->authority);
     const cfg_route *r = vh ? route_find(vh, s->path) : NULL;
     if (!r) {
+        stats_inc(s->w->stats, s->w->ps->listeners[s->listener_index].no_route);
         hcm_local_reply(s, 404, NULL, PF_RF_NR);
         return;
     }

@@ -8,6 +8,8 @@
 #include "proxy/cluster.h"
 #include "proxy/dns.h"
 #include "proxy/log.h"
+#include "proxy/server_state.h"
+#include "proxy/server_stats.h"
 #include "proxy/worker.h"
 
 static void post_all(pf_server *s, pf_msg_kind kind)
@@ -72,6 +74,7 @@ static void on_worker_exit(uv_async_t *h)
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->drain_timer, NULL);
     uv_close((uv_handle_t *)&s->worker_exit, NULL);
+    pf_server_stats_stop(s);
 }
 
 static int start_clusters(pf_server *s)
@@ -86,6 +89,7 @@ static int start_clusters(pf_server *s)
         if (c->type == CFG_CLUSTER_STATIC) {
             if (!(s->hostsets[i] = pf_hostset_from_static(c)))
                 return UV_ENOMEM;
+            pf_server_stats_membership(s, i, s->hostsets[i]);
         } else if (!(s->dns[i] = pf_dns_start(s, i))) {
             return UV_ENOMEM;
         }
@@ -120,7 +124,9 @@ int pf_server_run(const pf_server_opts *opts, cfg_bootstrap *cfg)
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
 
-    int rc = start_clusters(s);
+    int rc = pf_server_stats_init(s);
+    if (rc == 0)
+        rc = start_clusters(s);
     if (rc == 0 && cfg->has_admin) {
         rc = pf_admin_start(s, &cfg->admin, &s->admin);
         if (rc)
@@ -149,6 +155,8 @@ int pf_server_run(const pf_server_opts *opts, cfg_bootstrap *cfg)
         pf_worker_join(&s->workers[i]);
     for (size_t i = 0; i < cfg->n_clusters; i++)
         pf_hostset_unref(s->hostsets[i]);
+    pf_server_state_free(s);
+    pf_server_stats_free(s);
     uv_loop_close(&s->loop);
     uv_sem_destroy(&s->start_sem);
     free(s->hostsets);

@@ -40,6 +40,12 @@ typedef struct pf_server {
     bool draining;
     struct pf_admin *admin;
     uint64_t start_time;
+    struct stats_store *stats;      /* created at start-up; owned */
+    struct pf_proxy_stats *ps;      /* data-path stat ids; owned */
+    struct pf_host_table **host_tables; /* per cluster (proxy/host_stats.h); owned */
+    uv_timer_t stats_timer;         /* stats_flush_interval */
+    bool hc_failed;                 /* admin /healthcheck/fail (proxy/server_state.h) */
+    struct runtime_loader *runtime; /* layers + current snapshot; main thread; owned */
 } pf_server;
 
 /* Runs the server until it has drained and stopped.  Returns the exit code. */

@@ -34,10 +34,12 @@ pf_stream *pf_stream_new(pf_worker *w, const pf_server_codec_ops *codec, void *c
     s->codec_conn = codec_conn;
     s->listener = listener;
     s->hcm = &listener->hcm;
+    s->listener_index = (size_t)(listener - w->cfg->listeners);
     s->free_next = NULL;
     s->timer.data = s;
     stream_reset_fields(s);
     s->start_ms = uv_now(&w->loop);
+    s->start_ns = uv_hrtime();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     s->start_wall_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;

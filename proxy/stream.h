@@ -62,6 +62,7 @@ struct pf_stream {
     void *codec_conn;               /* the codec's connection; not owned */
     const cfg_listener *listener;
     const cfg_hcm *hcm;             /* the connection manager config of the chosen filter chain */
+    size_t listener_index;          /* into cfg->listeners and the listener stat ids */
     pf_stream *free_next;
     uv_timer_t timer;               /* route timeout; initialized once per object */
 
@@ -81,6 +82,7 @@ struct pf_stream {
     struct pf_uconn *up;            /* the upstream connection serving us, or NULL */
     uint32_t response_flags;
     uint64_t start_ms, upstream_start_ms;
+    uint64_t start_ns, upstream_start_ns;   /* uv_hrtime(), for latency histograms */
     uint64_t connect_deadline_ms, route_deadline_ms;   /* 0: not armed */
 
     /* for stats and access logs */

@@ -8,7 +8,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "admin/stats.h"
 #include "proxy/hcm.h"
+#include "proxy/host_stats.h"
+#include "proxy/proxy_stats.h"
 #include "proxy/log.h"
 #include "proxy/sock.h"
 #include "proxy/worker.h"
@@ -19,6 +22,9 @@ struct pf_uconn {
     pf_queue link;                  /* in pool->idle while idle */
     llhttp_t parser;
     pf_stream *s;                   /* the stream being served, or NULL when idle */
+    const pf_cluster_stats *cs;     /* the cluster's stat ids */
+    pf_host_counters *hc;           /* this worker's counters for the host */
+    uint64_t connect_start_ns;
     pf_str field, value;            /* response header being parsed (stream arena) */
     uint64_t idle_since_ms;
     bool idle, connecting, req_chunked, req_done, in_trailers, resp_1xx, resp_done,
@@ -57,16 +63,19 @@ static void on_stream_timer(uv_timer_t *t)
     pf_uconn *u = s->up;
     uint64_t now = uv_now(&s->w->loop);
     if (u && s->connect_deadline_ms && now >= s->connect_deadline_ms) {
+        stats_inc(s->w->stats, u->cs->cx_connect_timeout);
+        stats_inc(s->w->stats, u->cs->cx_connect_fail);
+        PF_HC_ADD(u->hc->cx_connect_fail, 1);
         upstream_fail(u, PF_RF_UF, "connection timeout");
         return;
     }
     if (s->route_deadline_ms && now >= s->route_deadline_ms) {
         s->route_deadline_ms = 0;
         if (u) {
-            s->up = NULL;
-            u->s = NULL;
-            uconn_close(u, true);
+            stats_inc(s->w->stats, u->cs->rq_timeout);
+            PF_HC_ADD(u->hc->rq_timeout, 1);
         }
+        router_abort(s);
         hcm_local_reply(s, 504, "upstream request timeout", PF_RF_UT);
         return;
     }
@@ -82,6 +91,8 @@ static pf_stream *uconn_detach(pf_uconn *u, bool reusable)
     pf_stream *s = u->s;
     u->s = NULL;
     if (s) {
+        stats_gauge_add(s->w->stats, u->cs->rq_active, -1);
+        PF_HC_ADD(u->hc->rq_active, -1);
         s->up = NULL;
         s->connect_deadline_ms = s->route_deadline_ms = 0;
         uv_timer_stop(&s->timer);
@@ -104,6 +115,11 @@ static pf_stream *uconn_detach(pf_uconn *u, bool reusable)
 
 static void upstream_fail(pf_uconn *u, uint32_t flag, const char *reason)
 {
+    if (u->s) {
+        PF_HC_ADD(u->hc->rq_error, 1);
+        if (flag == PF_RF_UC)
+            stats_inc(u->s->w->stats, u->cs->rq_rx_reset);
+    }
     pf_stream *s = uconn_detach(u, false);
     if (!s)
         return;
@@ -174,6 +190,15 @@ static int on_headers_complete(llhttp_t *p)
         return 0;
     }
     s->status = st;
+    stats_shard *sh = s->w->stats;
+    if (st >= 100 && st < 600) {
+        stats_inc(sh, u->cs->rq_code_base + (stat_id)(st - 100));
+        stats_inc(sh, u->cs->rq_xx[st / 100 - 1]);
+    }
+    if (st >= 500)
+        PF_HC_ADD(u->hc->rq_error, 1);
+    else
+        PF_HC_ADD(u->hc->rq_success, 1);
     hcm_encode_headers(s, false);
     if (!u->s)
         return HPE_USER;
@@ -203,6 +228,7 @@ static int on_message_complete(llhttp_t *p)
         return 0;
     }
     bool keepalive = llhttp_should_keep_alive(p);
+    stats_record(u->s->w->stats, u->cs->rq_time, (uv_hrtime() - u->s->upstream_start_ns) / 1000);
     pf_stream *s = uconn_detach(u, keepalive);
     u->resp_done = true;
     if (s->resp_trailers.n)
@@ -260,11 +286,15 @@ static void on_connect(pf_sock *sock, int status)
 {
     pf_uconn *u = sock->owner;
     u->connecting = false;
+    stats_shard *sh = u->sock.w->stats;
     if (status < 0) {
+        stats_inc(sh, u->cs->cx_connect_fail);
+        PF_HC_ADD(u->hc->cx_connect_fail, 1);
         pf_debug("upstream: connect failed: %s", uv_strerror(status));
         upstream_fail(u, PF_RF_UF, "connection failure");
         return;
     }
+    stats_record(sh, u->cs->cx_connect_ms, (uv_hrtime() - u->connect_start_ns) / 1000);
     pf_sock_read_start(&u->sock);
     if (u->s) {
         u->s->connect_deadline_ms = 0;
@@ -291,6 +321,10 @@ static void on_close(pf_sock *sock)
         pf_queue_remove(&u->link);
         p->n_idle--;
     }
+    stats_shard *sh = u->sock.w->stats;
+    stats_gauge_add(sh, u->cs->cx_active, -1);
+    stats_inc(sh, u->cs->cx_destroy);
+    PF_HC_ADD(u->hc->cx_active, -1);
     p->n_active--;
     free(u);
     if (!p->cluster && p->n_active == 0)
@@ -361,6 +395,13 @@ static pf_uconn *uconn_new(pf_worker *w, pf_pool *p)
     }
     u->pool = p;
     p->n_active++;
+    u->cs = &w->ps->clusters[p->cluster->index];
+    u->hc = pf_host_counters_of(p->cluster->hosts, w->id, p->slot);
+    u->connect_start_ns = uv_hrtime();
+    stats_inc(w->stats, u->cs->cx_total);
+    stats_gauge_add(w->stats, u->cs->cx_active, 1);
+    PF_HC_ADD(u->hc->cx_total, 1);
+    PF_HC_ADD(u->hc->cx_active, 1);
     pf_queue_init(&u->link);
     llhttp_init(&u->parser, HTTP_RESPONSE, &parser_settings);
     u->parser.data = u;
@@ -412,8 +453,11 @@ void router_start(pf_stream *s, bool end)
 {
     pf_worker *w = s->w;
     pf_cluster_rt *c = &w->clusters[s->cluster];
+    const pf_cluster_stats *cs = &w->ps->clusters[s->cluster];
+    stats_inc(w->stats, cs->rq_total);
     pf_pool *p = pf_cluster_pick(c);
     if (!p) {
+        stats_inc(w->stats, cs->no_healthy_host);
         hcm_local_reply(s, 503, "no healthy upstream", PF_RF_UH);
         return;
     }
@@ -430,6 +474,10 @@ void router_start(pf_stream *s, bool end)
     }
     u->s = s;
     s->up = u;
+    stats_gauge_add(w->stats, cs->rq_active, 1);
+    PF_HC_ADD(u->hc->rq_total, 1);
+    PF_HC_ADD(u->hc->rq_active, 1);
+    s->upstream_start_ns = uv_hrtime();
     s->upstream_host = p->addr;
     s->has_upstream_host = true;
     u->req_done = false;
@@ -499,6 +547,9 @@ void router_abort(pf_stream *s)
     uv_timer_stop(&s->timer);
     if (!u)
         return;
+    stats_gauge_add(s->w->stats, u->cs->rq_active, -1);
+    PF_HC_ADD(u->hc->rq_active, -1);
+    stats_inc(s->w->stats, u->cs->rq_tx_reset);
     s->up = NULL;
     u->s = NULL;
     uconn_close(u, true);

@@ -6,10 +6,14 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "admin/runtime.h"
+#include "admin/stats.h"
+#include "proxy/access_log.h"
 #include "proxy/cluster.h"
 #include "proxy/h1_server.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
+#include "proxy/server_state.h"
 #include "proxy/sock.h"
 #include "proxy/stream.h"
 
@@ -170,6 +174,13 @@ static void on_inbox(uv_async_t *h)
             worker_begin_drain(w);
             worker_shutdown(w);
             break;
+        case PF_MSG_RUNTIME:
+            runtime_snapshot_unref(w->runtime);
+            w->runtime = m->runtime;
+            break;
+        case PF_MSG_STOP_LISTENERS:
+            close_listeners(w);
+            break;
         }
         free(m);
         m = next;
@@ -209,6 +220,9 @@ int pf_worker_start(pf_worker *w, pf_server *server, int id)
     w->id = id;
     w->server = server;
     w->cfg = server->cfg;
+    int arc = pf_access_log_init_worker(w);     /* opens log files; nothing to undo on error */
+    if (arc)
+        return arc;
     uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)id << 32) ^ (uint64_t)(uintptr_t)w;
     w->rng[0] = splitmix(&seed);
     w->rng[1] = splitmix(&seed);
@@ -237,10 +251,14 @@ int pf_worker_start(pf_worker *w, pf_server *server, int id)
         w->listeners[i].index = i;
     }
     for (size_t i = 0; i < cfg->n_clusters; i++) {
-        pf_cluster_rt_init(&w->clusters[i], &cfg->clusters[i]);
+        pf_cluster_rt_init(&w->clusters[i], &cfg->clusters[i], i, server->host_tables[i]);
         if (server->hostsets[i])
             pf_cluster_rt_set_hostset(w, &w->clusters[i], pf_hostset_ref(server->hostsets[i]));
     }
+    w->runtime = runtime_snapshot_ref(runtime_loader_snapshot(pf_server_runtime(server)));
+    w->ps = server->ps;
+    if (!(w->stats = stats_shard_new(server->stats)))
+        return UV_ENOMEM;
     if (pthread_create(&w->thread, NULL, worker_thread, w) != 0)
         return UV_EAGAIN;
     w->thread_started = true;
@@ -252,16 +270,21 @@ void pf_worker_join(pf_worker *w)
 {
     if (w->thread_started)
         pthread_join(w->thread, NULL);
+    pf_access_log_destroy_worker(w);            /* writes out what the worker buffered */
     while (w->inbox) {
         pf_msg *m = w->inbox;
         w->inbox = m->next;
         if (m->kind == PF_MSG_HOSTSET)
             pf_hostset_unref(m->hostset);
+        else if (m->kind == PF_MSG_RUNTIME)
+            runtime_snapshot_unref(m->runtime);
         free(m);
     }
     uv_loop_close(&w->loop);
     pthread_mutex_destroy(&w->inbox_lock);
     pf_chunk_pool_destroy(&w->chunks);
+    runtime_snapshot_unref(w->runtime);
+    w->runtime = NULL;
     free(w->listeners);
     free(w->clusters);
 }

@@ -34,6 +34,8 @@ typedef enum pf_msg_kind {
     PF_MSG_HOSTSET,     /* a cluster's new host set */
     PF_MSG_DRAIN,       /* stop accepting, finish in-flight, then exit */
     PF_MSG_STOP,        /* drain time is over: close everything now */
+    PF_MSG_RUNTIME,     /* a new runtime snapshot (admin /runtime_modify) */
+    PF_MSG_STOP_LISTENERS,  /* admin /drain_listeners: stop accepting, keep connections */
 } pf_msg_kind;
 
 typedef struct pf_msg {
@@ -41,6 +43,7 @@ typedef struct pf_msg {
     pf_msg_kind kind;
     size_t cluster;
     struct pf_hostset *hostset;     /* PF_MSG_HOSTSET: one reference, owned by the message */
+    struct pf_runtime_snapshot *runtime;    /* PF_MSG_RUNTIME: one reference, owned */
 } pf_msg;
 
 /* Work queued to run before the next poll, outside any parser callback. */
@@ -63,6 +66,8 @@ typedef struct pf_worker {
     pf_listener_rt *listeners;
     size_t n_listeners;
     struct pf_cluster_rt *clusters;     /* one per cfg cluster */
+    struct pf_runtime_snapshot *runtime;    /* admin/runtime.h; one reference; swapped by
+                                               PF_MSG_RUNTIME, dropped in pf_worker_join */
 
     pf_chunk_pool chunks;
     pf_queue dirty;                     /* pf_sock.dirty_link: sockets with output to flush */
@@ -74,6 +79,9 @@ typedef struct pf_worker {
     pf_queue conns;                     /* downstream connections */
     size_t n_conns;
     struct pf_stream *stream_free;      /* free list of recycled streams */
+    struct pf_access_log_worker *alog;  /* proxy/access_log.c; owned, freed in pf_worker_join */
+    struct stats_shard *stats;          /* this worker's stat values; owned by the server's store */
+    const struct pf_proxy_stats *ps;    /* stat ids (proxy/proxy_stats.h); shared, immutable */
     size_t n_stream_free;
     bool draining, stopping, thread_started;
     int start_status;                   /* 0 or a UV error from binding */
