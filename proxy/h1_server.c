@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/hcm.h"
 #include "admin/stats.h"
+#include "proxy/hcm.h"
 #include "proxy/log.h"
 #include "proxy/proxy_stats.h"
 #include "proxy/sock.h"
@@ -18,10 +18,8 @@
 #define H1_PENDING_MAX 65536
 
 typedef struct h1conn {
-    pf_sock sock;
+    pf_dconn *dc;                   /* the connection; owns this codec context */
     pf_worker *w;
-    const cfg_listener *listener;
-    pf_queue link;                  /* in w->conns */
     pf_deferred resume;             /* parse pipelined input after a response */
     llhttp_t parser;
     pf_stream *stream;              /* current request, or NULL */
@@ -30,9 +28,7 @@ typedef struct h1conn {
     char *pending;                  /* unparsed input held while a response is pending */
     size_t pending_len;
     int error_status;               /* set by callbacks that reject the request */
-    struct sockaddr_storage peer, local;    /* for access logs */
     const pf_listener_stats *ls;
-    uint64_t start_ms;
     const char *input;              /* start of the buffer being parsed */
     char input_prev;                /* last byte of the previous buffer */
     bool in_trailers, in_execute, paused, read_paused, close_after, resp_chunked,
@@ -58,7 +54,7 @@ static int count_header_bytes(h1conn *c, size_t n)
 static int on_message_begin(llhttp_t *p)
 {
     h1conn *c = p->data;
-    c->stream = pf_stream_new(c->w, &h1_ops, c, c->listener);
+    c->stream = pf_stream_new(c->w, &h1_ops, c, c->dc->listener);
     if (!c->stream) {
         c->error_status = 503;
         return HPE_USER;
@@ -66,8 +62,9 @@ static int on_message_begin(llhttp_t *p)
     stats_inc(c->w->stats, c->ls->rq_total);
     stats_inc(c->w->stats, c->ls->rq_http1_total);
     stats_gauge_add(c->w->stats, c->ls->rq_active, 1);
-    c->stream->downstream_remote = &c->peer;
-    c->stream->downstream_local = &c->local;
+    c->stream->hcm = c->dc->hcm;
+    c->stream->downstream_remote = &c->dc->peer;
+    c->stream->downstream_local = &c->dc->local;
     c->field = c->value = (pf_str){ NULL, 0 };
     c->header_bytes = 0;
     c->in_trailers = false;
@@ -177,7 +174,7 @@ static int on_headers_complete(llhttp_t *p)
     if (expect && pf_str_ieq(expect->value, "100-continue", 12)) {
         pf_hdrs_remove_lit(&s->req_hdrs, "expect");
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        pf_sock_write(&c->sock, cont, sizeof cont - 1);
+        pf_sock_write(&c->dc->sock, cont, sizeof cont - 1);
     }
     if (!llhttp_should_keep_alive(p) || c->w->draining)
         c->close_after = true;
@@ -246,7 +243,7 @@ static void keep_pending(h1conn *c, const char *data, size_t n)
     c->pending = p;
     c->pending_len += n;
     if (c->pending_len >= H1_PENDING_MAX)
-        pf_sock_read_stop(&c->sock);
+        pf_sock_read_stop(&c->dc->sock);
 }
 
 /* Parses data; what follows a paused message is kept for later. */
@@ -273,21 +270,23 @@ static void conn_process(h1conn *c, const char *data, size_t n)
     }
 }
 
-static void on_read(pf_sock *sock, const char *data, ssize_t n)
+static void h1_on_eof(void *ctx)
 {
-    h1conn *c = sock->owner;
-    if (n < 0) {
-        if (c->stream)
-            hcm_on_stream_reset(c->stream, PF_RF_DC);
-        c->stream = NULL;
-        c->dead = true;
-        pf_sock_close(&c->sock);
-        return;
-    }
+    h1conn *c = ctx;
+    if (c->stream)
+        hcm_on_stream_reset(c->stream, PF_RF_DC);
+    c->stream = NULL;
+    c->dead = true;
+    pf_sock_close(&c->dc->sock);
+}
+
+static void h1_on_read(void *ctx, const char *data, size_t n)
+{
+    h1conn *c = ctx;
     if (c->paused)
-        keep_pending(c, data, (size_t)n);
+        keep_pending(c, data, n);
     else
-        conn_process(c, data, (size_t)n);
+        conn_process(c, data, n);
 }
 
 /* Runs from the worker's deferred queue once a response ended: parses any
@@ -308,7 +307,7 @@ static void on_resume(pf_deferred *d)
         free(buf);
     }
     if (!c->dead && !c->paused && !c->read_paused)
-        pf_sock_read_start(&c->sock);
+        pf_sock_read_start(&c->dc->sock);
 }
 
 /* ---- errors ---- */
@@ -322,7 +321,7 @@ static void conn_error(h1conn *c, int status)
         c->stream = NULL;
         hcm_on_stream_reset(dead, PF_RF_DPE);
         c->dead = true;
-        pf_sock_reset(&c->sock);
+        pf_sock_reset(&c->dc->sock);
         return;
     }
     if (s) {
@@ -337,9 +336,9 @@ static void conn_error(h1conn *c, int status)
                        "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n"
                        "date: %.*s\r\nserver: envoy\r\nconnection: close\r\n\r\n%s",
                        status, reason, strlen(reason), (int)date.n, date.p, reason);
-    pf_sock_write(&c->sock, buf, (size_t)len);
+    pf_sock_write(&c->dc->sock, buf, (size_t)len);
     c->dead = true;
-    pf_sock_close(&c->sock);
+    pf_sock_close(&c->dc->sock);
 }
 
 /* ---- codec ops: the connection manager writes the response ---- */
@@ -349,10 +348,10 @@ static h1conn *conn_of(pf_stream *s) { return s->codec_conn; }
 static void write_headers(h1conn *c, const pf_hdrs *h)
 {
     for (uint32_t i = 0; i < h->n; i++) {
-        pf_sock_write(&c->sock, h->v[i].name.p, h->v[i].name.n);
-        pf_sock_write(&c->sock, ": ", 2);
-        pf_sock_write(&c->sock, h->v[i].value.p, h->v[i].value.n);
-        pf_sock_write(&c->sock, "\r\n", 2);
+        pf_sock_write(&c->dc->sock, h->v[i].name.p, h->v[i].name.n);
+        pf_sock_write(&c->dc->sock, ": ", 2);
+        pf_sock_write(&c->dc->sock, h->v[i].value.p, h->v[i].value.n);
+        pf_sock_write(&c->dc->sock, "\r\n", 2);
     }
 }
 
@@ -360,7 +359,7 @@ static void write_status_line(h1conn *c, int status)
 {
     char line[64];
     int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, pf_http_reason(status));
-    pf_sock_write(&c->sock, line, (size_t)n);
+    pf_sock_write(&c->dc->sock, line, (size_t)n);
 }
 
 static void h1_encode_headers(pf_stream *s, bool end)
@@ -373,9 +372,9 @@ static void h1_encode_headers(pf_stream *s, bool end)
     bool has_cl = pf_hdrs_get_lit(&s->resp_hdrs, "content-length") != NULL;
     if (!has_cl && !no_body) {
         if (end) {
-            pf_sock_write(&c->sock, "content-length: 0\r\n", 19);
+            pf_sock_write(&c->dc->sock, "content-length: 0\r\n", 19);
         } else if (c->parser.http_minor >= 1) {
-            pf_sock_write(&c->sock, "transfer-encoding: chunked\r\n", 28);
+            pf_sock_write(&c->dc->sock, "transfer-encoding: chunked\r\n", 28);
             c->resp_chunked = true;
         } else {
             c->resp_close_delimited = true;
@@ -385,11 +384,11 @@ static void h1_encode_headers(pf_stream *s, bool end)
     c->resp_drop_body = no_body;
     if (c->close_after || c->w->draining) {
         c->close_after = true;
-        pf_sock_write(&c->sock, "connection: close\r\n", 19);
+        pf_sock_write(&c->dc->sock, "connection: close\r\n", 19);
     } else if (c->parser.http_minor == 0) {
-        pf_sock_write(&c->sock, "connection: keep-alive\r\n", 24);
+        pf_sock_write(&c->dc->sock, "connection: keep-alive\r\n", 24);
     }
-    pf_sock_write(&c->sock, "\r\n", 2);
+    pf_sock_write(&c->dc->sock, "\r\n", 2);
 }
 
 static void h1_encode_1xx(pf_stream *s, int status, const pf_hdrs *h)
@@ -399,7 +398,7 @@ static void h1_encode_1xx(pf_stream *s, int status, const pf_hdrs *h)
         return;                     /* HTTP/1.0 clients do not understand 1xx */
     write_status_line(c, status);
     write_headers(c, h);
-    pf_sock_write(&c->sock, "\r\n", 2);
+    pf_sock_write(&c->dc->sock, "\r\n", 2);
 }
 
 static void h1_encode_data(pf_stream *s, const char *p, size_t n, bool end)
@@ -411,16 +410,16 @@ static void h1_encode_data(pf_stream *s, const char *p, size_t n, bool end)
         if (n) {
             char size[24];
             int k = snprintf(size, sizeof size, "%zx\r\n", n);
-            pf_sock_write(&c->sock, size, (size_t)k);
-            pf_sock_write(&c->sock, p, n);
-            pf_sock_write(&c->sock, "\r\n", 2);
+            pf_sock_write(&c->dc->sock, size, (size_t)k);
+            pf_sock_write(&c->dc->sock, p, n);
+            pf_sock_write(&c->dc->sock, "\r\n", 2);
         }
         if (end)
-            pf_sock_write(&c->sock, "0\r\n\r\n", 5);
+            pf_sock_write(&c->dc->sock, "0\r\n\r\n", 5);
         return;
     }
     if (n)
-        pf_sock_write(&c->sock, p, n);
+        pf_sock_write(&c->dc->sock, p, n);
 }
 
 static void h1_encode_trailers(pf_stream *s)
@@ -428,9 +427,9 @@ static void h1_encode_trailers(pf_stream *s)
     h1conn *c = conn_of(s);
     if (!c->resp_chunked || c->resp_drop_body)
         return;                     /* HTTP/1.1 carries trailers only when chunked */
-    pf_sock_write(&c->sock, "0\r\n", 3);
+    pf_sock_write(&c->dc->sock, "0\r\n", 3);
     write_headers(c, &s->resp_trailers);
-    pf_sock_write(&c->sock, "\r\n", 2);
+    pf_sock_write(&c->dc->sock, "\r\n", 2);
 }
 
 static void h1_reset(pf_stream *s)
@@ -439,7 +438,7 @@ static void h1_reset(pf_stream *s)
     c->stream = NULL;
     c->dead = true;
     hcm_on_stream_reset(s, 0);
-    pf_sock_reset(&c->sock);
+    pf_sock_reset(&c->dc->sock);
 }
 
 static void h1_pause_request(pf_stream *s, bool pause)
@@ -447,14 +446,14 @@ static void h1_pause_request(pf_stream *s, bool pause)
     h1conn *c = conn_of(s);
     c->read_paused = pause;
     if (pause)
-        pf_sock_read_stop(&c->sock);
+        pf_sock_read_stop(&c->dc->sock);
     else if (!c->paused && !c->dead)
-        pf_sock_read_start(&c->sock);
+        pf_sock_read_start(&c->dc->sock);
 }
 
 static bool h1_write_blocked(pf_stream *s)
 {
-    return pf_sock_above_high(&conn_of(s)->sock);
+    return pf_sock_above_high(&conn_of(s)->dc->sock);
 }
 
 static void h1_stream_done(pf_stream *s)
@@ -466,7 +465,7 @@ static void h1_stream_done(pf_stream *s)
         c->close_after = true;      /* the rest of the request is still on the wire */
     if (c->close_after || c->dead) {
         c->dead = true;
-        pf_sock_close(&c->sock);
+        pf_sock_close(&c->dc->sock);
         return;
     }
     /* Inside llhttp_execute, on_message_complete continues the parse itself. */
@@ -485,99 +484,71 @@ static const pf_server_codec_ops h1_ops = {
     .stream_done = h1_stream_done,
 };
 
-/* ---- connection life ---- */
+/* ---- connection life: the pf_codec_vtbl ---- */
 
-static void on_drain(pf_sock *sock)
+static void h1_on_drain(void *ctx)
 {
-    h1conn *c = sock->owner;
+    h1conn *c = ctx;
     if (c->stream)
         hcm_on_downstream_drain(c->stream);
 }
 
-static void on_close(pf_sock *sock)
+static void h1_on_close(void *ctx)
 {
-    h1conn *c = sock->owner;
-    pf_worker *w = c->w;
+    h1conn *c = ctx;
     if (c->stream)
         hcm_on_stream_reset(c->stream, PF_RF_DC);
-    pf_worker_cancel_defer(w, &c->resume);
-    stats_gauge_add(w->stats, c->ls->l_cx_active, -1);
-    stats_gauge_add(w->stats, c->ls->cx_active, -1);
-    stats_record(w->stats, c->ls->cx_length_ms, (uv_now(&w->loop) - c->start_ms) * 1000);
-    pf_queue_remove(&c->link);
+    pf_worker_cancel_defer(c->w, &c->resume);
     free(c->pending);
     free(c);
-    pf_worker_conn_closed(w);
 }
 
-static const pf_sock_cbs h1_sock_cbs = {
-    .on_read = on_read,
-    .on_drain = on_drain,
-    .on_close = on_close,
-};
-
-void h1_server_accept(pf_listener_rt *l)
+static void *h1_attach(pf_dconn *dc)
 {
-    pf_worker *w = l->w;
     h1conn *c = calloc(1, sizeof *c);
     if (!c)
-        return;
-    c->w = w;
-    c->listener = l->cfg;
-    c->header_limit = (size_t)l->cfg->hcm.max_request_headers_kb * 1024;
-    c->ls = &w->ps->listeners[l->index];
-    c->start_ms = uv_now(&w->loop);
-    stats_inc(w->stats, c->ls->l_cx_total);
-    stats_inc(w->stats, c->ls->cx_total);
-    stats_inc(w->stats, c->ls->cx_http1_total);
-    stats_gauge_add(w->stats, c->ls->l_cx_active, 1);
-    stats_gauge_add(w->stats, c->ls->cx_active, 1);
+        return NULL;
+    c->dc = dc;
+    c->w = dc->w;
+    c->ls = dc->ls;
+    c->header_limit = (size_t)dc->hcm->max_request_headers_kb * 1024;
     pf_queue_init(&c->resume.link);
     c->resume.fn = on_resume;
-    if (pf_sock_init(&c->sock, w, &h1_sock_cbs, c) != 0) {
-        free(c);
-        return;
-    }
-    pf_queue_insert_tail(&w->conns, &c->link);
-    w->n_conns++;
-    if (pf_sock_accept(&c->sock, (uv_stream_t *)&l->tcp) != 0) {
-        c->dead = true;
-        pf_sock_close(&c->sock);
-        return;
-    }
-    int len = sizeof c->peer;
-    uv_tcp_getpeername(&c->sock.tcp, (struct sockaddr *)&c->peer, &len);
-    len = sizeof c->local;
-    uv_tcp_getsockname(&c->sock.tcp, (struct sockaddr *)&c->local, &len);
+    stats_inc(c->w->stats, c->ls->cx_http1_total);
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
-    pf_sock_read_start(&c->sock);
+    return c;
 }
 
-void h1_server_drain_all(pf_worker *w)
+/* Closes the connection now if idle, else after its current response. */
+static void h1_drain(void *ctx)
 {
-    for (pf_queue *q = w->conns.next; q != &w->conns;) {
-        h1conn *c = pf_queue_data(q, h1conn, link);
-        q = q->next;
-        c->close_after = true;
-        if (!c->stream && !c->dead) {
-            c->dead = true;
-            pf_sock_close(&c->sock);
-        }
-    }
-}
-
-void h1_server_close_all(pf_worker *w)
-{
-    for (pf_queue *q = w->conns.next; q != &w->conns;) {
-        h1conn *c = pf_queue_data(q, h1conn, link);
-        q = q->next;
-        if (c->stream) {
-            pf_stream *s = c->stream;
-            c->stream = NULL;
-            hcm_on_stream_reset(s, PF_RF_DC);
-        }
+    h1conn *c = ctx;
+    c->close_after = true;
+    if (!c->stream && !c->dead) {
         c->dead = true;
-        pf_sock_reset(&c->sock);
+        pf_sock_close(&c->dc->sock);
     }
 }
+
+static void h1_abort(void *ctx)
+{
+    h1conn *c = ctx;
+    if (c->stream) {
+        pf_stream *s = c->stream;
+        c->stream = NULL;
+        hcm_on_stream_reset(s, PF_RF_DC);
+    }
+    c->dead = true;
+}
+
+const pf_codec_vtbl h1_server_codec = {
+    .name = "http1",
+    .attach = h1_attach,
+    .on_read = h1_on_read,
+    .on_eof = h1_on_eof,
+    .on_drain = h1_on_drain,
+    .on_close = h1_on_close,
+    .drain = h1_drain,
+    .abort = h1_abort,
+};

@@ -5,16 +5,8 @@
 #ifndef PF_H1_SERVER_H
 #define PF_H1_SERVER_H
 
-#include <uv.h>
+#include "proxy/downstream.h"
 
-struct pf_worker;
-struct pf_listener_rt;
-
-/* Accepts one connection from the listener; errors are logged and dropped. */
-void h1_server_accept(struct pf_listener_rt *l);
-/* Drain: closes the connection now if idle, else after its current response. */
-void h1_server_drain_all(struct pf_worker *w);
-/* Forcibly closes every downstream connection of the worker. */
-void h1_server_close_all(struct pf_worker *w);
+extern const pf_codec_vtbl h1_server_codec;
 
 #endif

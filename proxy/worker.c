@@ -10,7 +10,7 @@
 #include "admin/stats.h"
 #include "proxy/access_log.h"
 #include "proxy/cluster.h"
-#include "proxy/h1_server.h"
+#include "proxy/downstream.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
 #include "proxy/server_state.h"
@@ -80,7 +80,7 @@ static void on_connection(uv_stream_t *server, int status)
         pf_warn("listener %s: accept: %s", l->cfg->name, uv_strerror(status));
         return;
     }
-    h1_server_accept(l);
+    pf_downstream_accept(l);
 }
 
 static int listener_bind(pf_worker *w, pf_listener_rt *l)
@@ -124,7 +124,7 @@ static void worker_shutdown(pf_worker *w)
     if (w->stopping)
         return;
     w->stopping = true;
-    h1_server_close_all(w);
+    pf_downstream_close_all(w);
     for (size_t i = 0; i < w->cfg->n_clusters; i++)
         pf_cluster_rt_destroy(&w->clusters[i]);
     pf_stream_cache_destroy(w);
@@ -139,7 +139,7 @@ static void worker_begin_drain(pf_worker *w)
         return;
     w->draining = true;
     close_listeners(w);
-    h1_server_drain_all(w);
+    pf_downstream_drain_all(w);
     if (w->n_conns == 0)
         worker_shutdown(w);
 }

@@ -1,0 +1,65 @@
+/* A downstream (client) connection: the accepted socket, its transport
+ * (plain today; TLS lives inside pf_sock), the filter chain it matched and
+ * the codec that speaks on it (HTTP/1.1 or HTTP/2, chosen per connection).
+ *
+ * Codecs never see libuv: they get plaintext through their vtable and write
+ * through pf_sock_* on dc->sock.  The connection owns the codec context and
+ * frees it (codec->on_close) from the socket's close callback. */
+#ifndef PF_DOWNSTREAM_H
+#define PF_DOWNSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config/config.h"
+#include "proxy/queue.h"
+#include "proxy/sock.h"
+
+struct pf_worker;
+struct pf_listener_rt;
+struct pf_listener_stats;
+typedef struct pf_dconn pf_dconn;
+
+typedef struct pf_codec_vtbl {
+    const char *name;
+    /* Starts the codec on dc; returns its context, or NULL (dc is closed). */
+    void *(*attach)(pf_dconn *dc);
+    /* Plaintext from the client, valid only during the call. */
+    void (*on_read)(void *ctx, const char *data, size_t n);
+    /* The client closed or the socket failed: reset what is in flight. */
+    void (*on_eof)(void *ctx);
+    /* Output fell under the low watermark after passing the high one. */
+    void (*on_drain)(void *ctx);
+    /* The socket is closed: release everything, free ctx. */
+    void (*on_close)(void *ctx);
+    /* The server drains: finish in-flight work, accept no more (h1: close
+     * when idle; h2: GOAWAY). */
+    void (*drain)(void *ctx);
+    /* The worker stops now: reset every stream (the socket is reset after). */
+    void (*abort)(void *ctx);
+} pf_codec_vtbl;
+
+struct pf_dconn {
+    pf_sock sock;
+    struct pf_worker *w;
+    const struct pf_listener_rt *l;
+    const cfg_listener *listener;
+    const cfg_hcm *hcm;             /* the filter chain's connection manager */
+    const struct pf_listener_stats *ls;
+    pf_queue link;                  /* in w->conns */
+    struct sockaddr_storage peer, local;
+    uint64_t start_ms;
+    const pf_codec_vtbl *codec;
+    void *codec_ctx;
+};
+
+/* Accepts one pending connection from l; failures are logged and dropped. */
+void pf_downstream_accept(struct pf_listener_rt *l);
+/* Drain every connection of the worker (see pf_codec_vtbl.drain). */
+void pf_downstream_drain_all(struct pf_worker *w);
+/* Reset every connection of the worker now. */
+void pf_downstream_close_all(struct pf_worker *w);
+
+#endif
