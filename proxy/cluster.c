@@ -74,6 +74,7 @@ void pf_cluster_rt_init(pf_cluster_rt *c, const cfg_cluster *cfg, size_t index,
     c->cfg = cfg;
     c->index = index;
     c->hosts = hosts;
+    c->proto = &pf_upstream_h1;
     pf_queue_init(&c->pools);
 }
 
@@ -121,7 +122,7 @@ void pf_cluster_rt_set_hostset(pf_worker *w, pf_cluster_rt *c, pf_hostset *hs)
         for (size_t i = 0; i < k && !kept; i++)
             kept = pools[i] == p;
         if (!kept)
-            pf_uconn_close_idle(p);
+            c->proto->close_idle(p);
     }
     free(c->host_pools);
     pf_hostset_unref(c->hs);
@@ -141,7 +142,7 @@ void pf_cluster_rt_destroy(pf_cluster_rt *c)
 {
     while (!pf_queue_empty(&c->pools)) {
         pf_pool *p = pf_queue_data(c->pools.next, pf_pool, link);
-        pf_uconn_close_idle(p);
+        c->proto->close_idle(p);
         pf_queue_remove(&p->link);
         pf_uconn_orphan_pool(p);
     }

@@ -43,6 +43,7 @@ typedef struct pf_pool {
 typedef struct pf_cluster_rt {
     const cfg_cluster *cfg;
     size_t index;                   /* in cfg->clusters and the cluster stat ids */
+    const struct pf_upstream_proto *proto;  /* HTTP/1.1 or HTTP/2 to the hosts */
     struct pf_host_table *hosts;    /* the server's per-host counters; not owned */
     pf_hostset *hs;                 /* one reference; NULL until resolved */
     pf_pool **host_pools;           /* one pool per usable address of hs */

@@ -19,7 +19,9 @@
 #include "proxy/http.h"
 
 struct pf_worker;
-struct pf_uconn;
+struct pf_upstream_proto;
+struct pf_cluster_stats;
+struct pf_host_counters;
 typedef struct pf_stream pf_stream;
 
 /* What a downstream codec offers the connection manager. */
@@ -79,7 +81,11 @@ struct pf_stream {
     /* routing and upstream */
     const cfg_route *route;
     size_t cluster;
-    struct pf_uconn *up;            /* the upstream connection serving us, or NULL */
+    void *up;                       /* the upstream protocol's per-stream state, or NULL */
+    const struct pf_upstream_proto *uproto;
+    const struct pf_cluster_stats *ucs;     /* the routed cluster's stat ids */
+    struct pf_host_counters *uhc;           /* the chosen host's counters (this worker) */
+    bool req_paused_by_upstream;    /* we paused the request body (upstream full) */
     uint32_t response_flags;
     uint64_t start_ms, upstream_start_ms;
     uint64_t start_ns, upstream_start_ns;   /* uv_hrtime(), for latency histograms */

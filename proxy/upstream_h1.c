@@ -1,5 +1,6 @@
-#include "proxy/upstream.h"
-
+/* HTTP/1.1 to upstream hosts: one exchange at a time per connection, idle
+ * connections pooled per host and checked before reuse.  A pf_upstream_proto
+ * (proxy/upstream.h); the router above it is protocol-neutral. */
 #include <ctype.h>
 #include <errno.h>
 #include <llhttp.h>
@@ -9,11 +10,11 @@
 #include <sys/socket.h>
 
 #include "admin/stats.h"
-#include "proxy/hcm.h"
 #include "proxy/host_stats.h"
-#include "proxy/proxy_stats.h"
 #include "proxy/log.h"
+#include "proxy/proxy_stats.h"
 #include "proxy/sock.h"
+#include "proxy/upstream.h"
 #include "proxy/worker.h"
 
 struct pf_uconn {
@@ -22,67 +23,17 @@ struct pf_uconn {
     pf_queue link;                  /* in pool->idle while idle */
     llhttp_t parser;
     pf_stream *s;                   /* the stream being served, or NULL when idle */
-    const pf_cluster_stats *cs;     /* the cluster's stat ids */
+    const pf_cluster_stats *cs;     /* the cluster's stat ids (connection stats) */
     pf_host_counters *hc;           /* this worker's counters for the host */
     uint64_t connect_start_ns;
     pf_str field, value;            /* response header being parsed (stream arena) */
     uint64_t idle_since_ms;
-    bool idle, connecting, req_chunked, req_done, in_trailers, resp_1xx, resp_done,
-         downstream_paused;
+    bool idle, connecting, req_chunked, req_done, in_trailers, resp_1xx;
 };
 
 #define UCONN_CHECK_AFTER_MS 2
 
-static const char reset_prefix[] = "upstream connect error or disconnect/reset before headers. reset reason: ";
-
 static void uconn_close(pf_uconn *u, bool abort);
-static void upstream_fail(pf_uconn *u, uint32_t flag, const char *reason);
-
-/* ---- timers: connect timeout and route timeout share the stream's timer ---- */
-
-static void on_stream_timer(uv_timer_t *t);
-
-static void arm_timer(pf_stream *s)
-{
-    uint64_t d = 0;
-    if (s->connect_deadline_ms)
-        d = s->connect_deadline_ms;
-    if (s->route_deadline_ms && (!d || s->route_deadline_ms < d))
-        d = s->route_deadline_ms;
-    if (!d) {
-        uv_timer_stop(&s->timer);
-        return;
-    }
-    uint64_t now = uv_now(&s->w->loop);
-    uv_timer_start(&s->timer, on_stream_timer, d > now ? d - now : 0, 0);
-}
-
-static void on_stream_timer(uv_timer_t *t)
-{
-    pf_stream *s = t->data;
-    pf_uconn *u = s->up;
-    uint64_t now = uv_now(&s->w->loop);
-    if (u && s->connect_deadline_ms && now >= s->connect_deadline_ms) {
-        stats_inc(s->w->stats, u->cs->cx_connect_timeout);
-        stats_inc(s->w->stats, u->cs->cx_connect_fail);
-        PF_HC_ADD(u->hc->cx_connect_fail, 1);
-        upstream_fail(u, PF_RF_UF, "connection timeout");
-        return;
-    }
-    if (s->route_deadline_ms && now >= s->route_deadline_ms) {
-        s->route_deadline_ms = 0;
-        if (u) {
-            stats_inc(s->w->stats, u->cs->rq_timeout);
-            PF_HC_ADD(u->hc->rq_timeout, 1);
-        }
-        router_abort(s);
-        hcm_local_reply(s, 504, "upstream request timeout", PF_RF_UT);
-        return;
-    }
-    arm_timer(s);
-}
-
-/* ---- attach / detach ---- */
 
 /* Ends u's service of its stream.  The connection is kept for reuse only if
  * the exchange ended cleanly on a keep-alive connection. */
@@ -90,16 +41,8 @@ static pf_stream *uconn_detach(pf_uconn *u, bool reusable)
 {
     pf_stream *s = u->s;
     u->s = NULL;
-    if (s) {
-        stats_gauge_add(s->w->stats, u->cs->rq_active, -1);
-        PF_HC_ADD(u->hc->rq_active, -1);
-        s->up = NULL;
-        s->connect_deadline_ms = s->route_deadline_ms = 0;
-        uv_timer_stop(&s->timer);
-        if (u->downstream_paused && !s->resp_end)
-            s->codec->pause_request(s, false);
-    }
-    u->downstream_paused = false;
+    if (s)
+        router_detached(s);
     if (!reusable || !u->req_done || u->pool->cluster == NULL) {
         uconn_close(u, !reusable);
         return s;
@@ -115,22 +58,9 @@ static pf_stream *uconn_detach(pf_uconn *u, bool reusable)
 
 static void upstream_fail(pf_uconn *u, uint32_t flag, const char *reason)
 {
-    if (u->s) {
-        PF_HC_ADD(u->hc->rq_error, 1);
-        if (flag == PF_RF_UC)
-            stats_inc(u->s->w->stats, u->cs->rq_rx_reset);
-    }
     pf_stream *s = uconn_detach(u, false);
-    if (!s)
-        return;
-    if (s->resp_headers_sent) {
-        s->response_flags |= flag;
-        s->codec->reset(s);
-        return;
-    }
-    char body[160];
-    snprintf(body, sizeof body, "%s%s", reset_prefix, reason);
-    hcm_local_reply(s, 503, body, flag);
+    if (s)
+        router_on_upstream_error(s, flag, reason);
 }
 
 /* ---- response parsing ---- */
@@ -190,16 +120,7 @@ static int on_headers_complete(llhttp_t *p)
         return 0;
     }
     s->status = st;
-    stats_shard *sh = s->w->stats;
-    if (st >= 100 && st < 600) {
-        stats_inc(sh, u->cs->rq_code_base + (stat_id)(st - 100));
-        stats_inc(sh, u->cs->rq_xx[st / 100 - 1]);
-    }
-    if (st >= 500)
-        PF_HC_ADD(u->hc->rq_error, 1);
-    else
-        PF_HC_ADD(u->hc->rq_success, 1);
-    hcm_encode_headers(s, false);
+    router_on_response_headers(s);
     if (!u->s)
         return HPE_USER;
     return s->is_head ? 1 : 0;
@@ -208,14 +129,11 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t n)
 {
     pf_uconn *u = p->data;
-    pf_stream *s = u->s;
-    hcm_encode_data(s, at, n, false);
+    bool more = router_on_response_data(u->s, at, n);
     if (!u->s)
         return HPE_USER;
-    if (s->codec->write_blocked(s) && !s->upstream_paused) {
-        s->upstream_paused = true;
-        pf_sock_read_stop(&u->sock);
-    }
+    if (!more)
+        pf_sock_read_stop(&u->sock);    /* the downstream is full: backpressure */
     return 0;
 }
 
@@ -227,14 +145,8 @@ static int on_message_complete(llhttp_t *p)
         u->in_trailers = false;
         return 0;
     }
-    bool keepalive = llhttp_should_keep_alive(p);
-    stats_record(u->s->w->stats, u->cs->rq_time, (uv_hrtime() - u->s->upstream_start_ns) / 1000);
-    pf_stream *s = uconn_detach(u, keepalive);
-    u->resp_done = true;
-    if (s->resp_trailers.n)
-        hcm_encode_trailers(s);
-    else
-        hcm_encode_data(s, NULL, 0, true);
+    pf_stream *s = uconn_detach(u, llhttp_should_keep_alive(p));
+    router_on_response_end(s);
     return HPE_PAUSED;
 }
 
@@ -247,6 +159,8 @@ static const llhttp_settings_t parser_settings = {
     .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
+
+/* ---- socket events ---- */
 
 static void on_read(pf_sock *sock, const char *data, ssize_t n)
 {
@@ -267,7 +181,6 @@ static void on_read(pf_sock *sock, const char *data, ssize_t n)
     }
     if (!u->s->resp_first_byte_ms)
         u->s->resp_first_byte_ms = uv_now(&u->sock.w->loop);
-    u->resp_done = false;
     llhttp_errno_t err = llhttp_execute(&u->parser, data, (size_t)n);
     if (err == HPE_PAUSED) {
         const char *pos = llhttp_get_error_pos(&u->parser);
@@ -278,6 +191,7 @@ static void on_read(pf_sock *sock, const char *data, ssize_t n)
     }
     if (err != HPE_OK && u->s) {
         pf_debug("upstream: bad response: %s", llhttp_errno_name(err));
+        stats_inc(u->sock.w->stats, u->cs->cx_protocol_error);
         upstream_fail(u, PF_RF_UPE, "protocol error");
     }
 }
@@ -296,19 +210,15 @@ static void on_connect(pf_sock *sock, int status)
     }
     stats_record(sh, u->cs->cx_connect_ms, (uv_hrtime() - u->connect_start_ns) / 1000);
     pf_sock_read_start(&u->sock);
-    if (u->s) {
-        u->s->connect_deadline_ms = 0;
-        arm_timer(u->s);
-    }
+    if (u->s)
+        router_on_connected(u->s);
 }
 
 static void on_drain(pf_sock *sock)
 {
     pf_uconn *u = sock->owner;
-    if (u->s && u->downstream_paused) {
-        u->downstream_paused = false;
-        u->s->codec->pause_request(u->s, false);
-    }
+    if (u->s)
+        router_upstream_blocked(u->s, false);
 }
 
 static void on_close(pf_sock *sock)
@@ -449,52 +359,27 @@ static void encode_request_head(pf_uconn *u, pf_stream *s, bool end)
     pf_sock_write(&u->sock, "\r\n", 2);
 }
 
-void router_start(pf_stream *s, bool end)
+/* ---- pf_upstream_proto ---- */
+
+static int h1_start(pf_stream *s, pf_pool *p, bool end, bool *connecting)
 {
-    pf_worker *w = s->w;
-    pf_cluster_rt *c = &w->clusters[s->cluster];
-    const pf_cluster_stats *cs = &w->ps->clusters[s->cluster];
-    stats_inc(w->stats, cs->rq_total);
-    pf_pool *p = pf_cluster_pick(c);
-    if (!p) {
-        stats_inc(w->stats, cs->no_healthy_host);
-        hcm_local_reply(s, 503, "no healthy upstream", PF_RF_UH);
-        return;
-    }
-    uint64_t now = uv_now(&w->loop);
     pf_uconn *u = pool_take_idle(p);
     if (!u) {
-        if (!(u = uconn_new(w, p))) {
-            char body[160];
-            snprintf(body, sizeof body, "%sconnection failure", reset_prefix);
-            hcm_local_reply(s, 503, body, PF_RF_UF);
-            return;
-        }
-        s->connect_deadline_ms = now + (c->cfg->connect_timeout_ms ? c->cfg->connect_timeout_ms : 1);
+        if (!(u = uconn_new(s->w, p)))
+            return -1;
+        *connecting = true;
     }
     u->s = s;
     s->up = u;
-    stats_gauge_add(w->stats, cs->rq_active, 1);
-    PF_HC_ADD(u->hc->rq_total, 1);
-    PF_HC_ADD(u->hc->rq_active, 1);
-    s->upstream_start_ns = uv_hrtime();
-    s->upstream_host = p->addr;
-    s->has_upstream_host = true;
     u->req_done = false;
     u->req_chunked = false;
-    s->upstream_start_ms = now;
     encode_request_head(u, s, end);
-    if (end)
-        router_request_end(s);
-    else
-        arm_timer(s);
+    return 0;
 }
 
-void router_request_data(pf_stream *s, const char *p, size_t n)
+static void h1_data(pf_stream *s, const char *p, size_t n)
 {
     pf_uconn *u = s->up;
-    if (!u || n == 0)
-        return;
     if (u->req_chunked) {
         char size[24];
         int k = snprintf(size, sizeof size, "%zx\r\n", n);
@@ -504,66 +389,44 @@ void router_request_data(pf_stream *s, const char *p, size_t n)
     } else {
         pf_sock_write(&u->sock, p, n);
     }
-    if (pf_sock_above_high(&u->sock) && !u->downstream_paused) {
-        u->downstream_paused = true;
-        s->codec->pause_request(s, true);
-    }
+    if (pf_sock_above_high(&u->sock))
+        router_upstream_blocked(s, true);
 }
 
-static void request_done(pf_stream *s, pf_uconn *u)
-{
-    u->req_done = true;
-    uint64_t t = s->route ? s->route->timeout_ms : 0;
-    s->route_deadline_ms = t ? uv_now(&s->w->loop) + t : 0;
-    arm_timer(s);
-}
-
-void router_request_trailers(pf_stream *s)
+static void h1_trailers(pf_stream *s)
 {
     pf_uconn *u = s->up;
-    if (!u)
-        return;
     if (u->req_chunked) {
         pf_sock_write(&u->sock, "0\r\n", 3);
         write_headers(u, &s->req_trailers);
         pf_sock_write(&u->sock, "\r\n", 2);
     }
-    request_done(s, u);
+    u->req_done = true;
 }
 
-void router_request_end(pf_stream *s)
+static void h1_end(pf_stream *s)
 {
     pf_uconn *u = s->up;
-    if (!u)
-        return;
     if (u->req_chunked)
         pf_sock_write(&u->sock, "0\r\n\r\n", 5);
-    request_done(s, u);
+    u->req_done = true;
 }
 
-void router_abort(pf_stream *s)
+static void h1_abort(pf_stream *s)
 {
     pf_uconn *u = s->up;
-    uv_timer_stop(&s->timer);
-    if (!u)
-        return;
-    stats_gauge_add(s->w->stats, u->cs->rq_active, -1);
-    PF_HC_ADD(u->hc->rq_active, -1);
-    stats_inc(s->w->stats, u->cs->rq_tx_reset);
-    s->up = NULL;
     u->s = NULL;
+    router_detached(s);
     uconn_close(u, true);
 }
 
-void router_downstream_drained(pf_stream *s)
+static void h1_resume(pf_stream *s)
 {
-    if (s->up && s->upstream_paused) {
-        s->upstream_paused = false;
-        pf_sock_read_start(&s->up->sock);
-    }
+    pf_uconn *u = s->up;
+    pf_sock_read_start(&u->sock);
 }
 
-void pf_uconn_close_idle(pf_pool *p)
+static void h1_close_idle(pf_pool *p)
 {
     while (!pf_queue_empty(&p->idle)) {
         pf_uconn *u = pf_queue_data(p->idle.next, pf_uconn, link);
@@ -571,9 +434,13 @@ void pf_uconn_close_idle(pf_pool *p)
     }
 }
 
-void pf_uconn_orphan_pool(pf_pool *p)
-{
-    p->cluster = NULL;
-    if (p->n_active == 0)
-        free(p);
-}
+const pf_upstream_proto pf_upstream_h1 = {
+    .name = "http1",
+    .start = h1_start,
+    .data = h1_data,
+    .trailers = h1_trailers,
+    .end = h1_end,
+    .abort = h1_abort,
+    .resume = h1_resume,
+    .close_idle = h1_close_idle,
+};
