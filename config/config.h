@@ -113,6 +113,14 @@ typedef struct cfg_cluster {
     uint64_t dns_refresh_rate_ms;       /* default 5000 */
     cfg_socket_address *endpoints;      /* lb_endpoints, flattened in order */
     size_t n_endpoints;
+    /* HTTP/2 to the hosts: http2_protocol_options, or typed_extension_protocol_options
+     * envoy.extensions.upstreams.http.v3.HttpProtocolOptions explicit_http_config */
+    bool http2;
+    uint32_t h2_max_concurrent_streams;     /* default 2147483647 (Envoy) */
+    uint32_t h2_initial_stream_window;      /* default 268435456 (Envoy) */
+    uint32_t h2_initial_connection_window;  /* default 268435456 (Envoy) */
+    /* HttpProtocolOptions.upstream_http_protocol_options */
+    bool auto_sni, auto_san_validation;
 } cfg_cluster;
 
 typedef struct cfg_stats_config {

@@ -7,14 +7,14 @@
 
 static const char *const cluster_handled[] = {
     "name", "type", "connect_timeout", "dns_refresh_rate", "lb_policy",
-    "load_assignment", "dns_lookup_family", NULL};
+    "load_assignment", "dns_lookup_family", "http2_protocol_options",
+    "typed_extension_protocol_options", NULL};
 static const char *const cluster_ignored[] = {"alt_stat_name", "metadata", NULL};
 static const char *const cluster_unsupported[] = {
     "cluster_type", "eds_cluster_config", "per_connection_buffer_limit_bytes",
     "health_checks", "max_requests_per_connection", "circuit_breakers",
     "upstream_http_protocol_options", "common_http_protocol_options",
-    "http_protocol_options", "http2_protocol_options",
-    "typed_extension_protocol_options", "dns_jitter", "dns_failure_refresh_rate",
+    "http_protocol_options", "dns_jitter", "dns_failure_refresh_rate",
     "respect_dns_ttl", "dns_resolvers", "use_tcp_for_dns_lookups",
     "dns_resolution_config", "typed_dns_resolver_config", "wait_for_warm_on_init",
     "outlier_detection", "cleanup_interval", "upstream_bind_config",
@@ -154,6 +154,8 @@ static int parse_cluster(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
         return rc;
     cl->type = (cfg_cluster_type)type;
     cl->lb_policy = (cfg_lb_policy)lb;
+    if ((rc = cfg_parse_cluster_http_protocol(c, n, cl)) != 0)
+        return rc;
     if (cfg_get(n, "connect_timeout") && cl->connect_timeout_ms == 0) {
         size_t m = cfg_push(c, "connect_timeout");
         rc = cfg_err(c, cfg_get(n, "connect_timeout"), "must be greater than 0");

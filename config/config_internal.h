@@ -76,6 +76,8 @@ bool cfg_is_ip_literal(const char *s);
 
 /* Sections. */
 int cfg_parse_clusters(cfg_ctx *c, const yn_node *seq);
+/* A cluster's HTTP protocol to its hosts (config/config_http_protocol.c). */
+int cfg_parse_cluster_http_protocol(cfg_ctx *c, const yn_node *cluster, cfg_cluster *cl);
 int cfg_parse_route_config(cfg_ctx *c, const yn_node *rc, cfg_route_config *out);
 void cfg_free_route_config(cfg_route_config *rc);
 void cfg_free_cluster(cfg_cluster *cl);

@@ -74,7 +74,7 @@ void pf_cluster_rt_init(pf_cluster_rt *c, const cfg_cluster *cfg, size_t index,
     c->cfg = cfg;
     c->index = index;
     c->hosts = hosts;
-    c->proto = &pf_upstream_h1;
+    c->proto = cfg->http2 ? &pf_upstream_h2 : &pf_upstream_h1;
     pf_queue_init(&c->pools);
 }
 
@@ -99,6 +99,7 @@ static pf_pool *pool_find_or_add(pf_cluster_rt *c, const struct sockaddr_storage
     p->cluster = c;
     p->addr = *addr;
     pf_queue_init(&p->idle);
+    pf_queue_init(&p->h2conns);
     pf_queue_insert_tail(&c->pools, &p->link);
     return p;
 }

@@ -36,8 +36,9 @@ typedef struct pf_pool {
     struct pf_cluster_rt *cluster;
     struct sockaddr_storage addr;
     uint32_t slot;                  /* host stats slot */
-    pf_queue idle;                  /* pf_uconn.link */
-    size_t n_idle, n_active;
+    pf_queue idle;                  /* HTTP/1.1: idle pf_uconn.link */
+    pf_queue h2conns;               /* HTTP/2: every connection (proxy/upstream_h2.c) */
+    size_t n_idle, n_active;        /* n_active: open connections of either protocol */
 } pf_pool;
 
 typedef struct pf_cluster_rt {

@@ -35,6 +35,7 @@ typedef struct pf_upstream_proto {
 } pf_upstream_proto;
 
 extern const pf_upstream_proto pf_upstream_h1;
+extern const pf_upstream_proto pf_upstream_h2;
 
 /* ---- called by the connection manager ---- */
 
