@@ -6,6 +6,7 @@
 
 #include "proxy/access_log.h"
 #include "admin/stats.h"
+#include "proxy/grpc.h"
 #include "proxy/log.h"
 #include "proxy/proxy_stats.h"
 #include "proxy/route_match.h"
@@ -87,6 +88,28 @@ void hcm_on_stream_reset(pf_stream *s, uint32_t flags)
 
 /* ---- local replies ---- */
 
+/* gRPC clients get a trailers-only response, as Envoy sends: HTTP 200 with
+ * grpc-status and grpc-message, never an HTML/text error page. */
+static void grpc_local_reply(pf_stream *s, int status, const char *body, size_t blen)
+{
+    char st[8];
+    int n = snprintf(st, sizeof st, "%d", grpc_status_for_local_reply(status, s->response_flags));
+    pf_str sts;
+    pf_arena_dup(&s->arena, &sts, st, (size_t)n);
+    s->status = 200;
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("content-type"), PF_STR("application/grpc"));
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("grpc-status"), sts);
+    if (blen)
+        pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("grpc-message"),
+                    grpc_encode_message(&s->arena, body, blen));
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("date"), hcm_date(s->w));
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
+    s->resp_headers_sent = true;
+    s->codec->encode_headers(s, true);
+    s->resp_end = true;
+    hcm_maybe_finish(s);
+}
+
 /* Sends a complete local response; body may hold NULs (len given). */
 static void local_reply(pf_stream *s, int status, const char *body, size_t blen, uint32_t flags)
 {
@@ -97,12 +120,16 @@ static void local_reply(pf_stream *s, int status, const char *body, size_t blen,
         s->codec->reset(s);         /* too late to answer: cut the stream */
         return;
     }
+    s->resp_hdrs = (pf_hdrs){ 0 };
+    if (grpc_is_request(s)) {
+        grpc_local_reply(s, status, body, blen);
+        return;
+    }
     char cl[24];
     int cln = snprintf(cl, sizeof cl, "%zu", blen);
     pf_str cls;
     pf_arena_dup(&s->arena, &cls, cl, (size_t)cln);
     s->status = status;
-    s->resp_hdrs = (pf_hdrs){ 0 };
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("content-length"), cls);
     if (blen)
         pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("content-type"), PF_STR("text/plain"));

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "admin/stats.h"
+#include "proxy/grpc.h"
 #include "proxy/hcm.h"
 #include "proxy/host_stats.h"
 #include "proxy/proxy_stats.h"
@@ -105,6 +106,10 @@ void router_request_data(pf_stream *s, const char *p, size_t n)
 static void request_done(pf_stream *s)
 {
     uint64_t t = s->route ? s->route->timeout_ms : 0;
+    /* A gRPC client's own deadline bounds the route timeout. */
+    uint64_t g = grpc_timeout_ms(s);
+    if (g && (!t || g < t))
+        t = g;
     s->route_deadline_ms = t ? uv_now(&s->w->loop) + t : 0;
     arm_timer(s);
 }
