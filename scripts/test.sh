@@ -31,4 +31,12 @@ for f in build-fuzz/tests/fuzz_*; do
   "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 "$work" 2>&1 | tail -n 3
   rm -rf "$work"
 done
+
+# ---- packaging (issue 7): docker/, packaging/, tests/packaging/ ----
+# Config/manifest checks, the .deb in a clean debootstrap chroot, the container
+# image under podman, the arm64 cross build (installs debootstrap, podman, runc,
+# the aarch64 toolchain and :arm64 -dev packages when missing).  ~4 min.
+echo "== packaging (.deb in a chroot, container image)"
+tests/packaging/run.sh build/pilotfish
+
 echo "== all tests passed"
