@@ -5,6 +5,7 @@
 
 #include "admin/admin_http.h"
 #include "config/runtime_config.h"
+#include "config/tls_config.h"
 #include "proxy/server.h"
 
 #define HCM_TYPE "type.googleapis.com/envoy.extensions.filters.network." \
@@ -76,15 +77,75 @@ static void route_json(sbuf *b, const cfg_route *r)
     sbuf_puts(b, "}}");
 }
 
-static void listener_json(sbuf *b, const cfg_listener *l)
+static void strv_json(sbuf *b, char **v, size_t n)
+{
+    sbuf_puts(b, "[");
+    for (size_t i = 0; i < n; i++) {
+        sbuf_puts(b, i ? "," : "");
+        admin_json_str(b, v[i]);
+    }
+    sbuf_puts(b, "]");
+}
+
+/* transport_socket without key material (Envoy redacts secrets too). */
+static void tls_common_json(sbuf *b, const cfg_tls_common *t)
+{
+    static const char *const vers[] = {"TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3"};
+    sbuf_printf(b, "\"common_tls_context\":{\"tls_params\":{\"tls_minimum_protocol_version\":"
+                   "\"%s\",\"tls_maximum_protocol_version\":\"%s\"}",
+                vers[(t->min_version - CFG_TLS_V1_0) & 3], vers[(t->max_version - CFG_TLS_V1_0) & 3]);
+    if (t->n_certs) {
+        sbuf_puts(b, ",\"tls_certificates\":[");
+        for (size_t i = 0; i < t->n_certs; i++)
+            sbuf_puts(b, i ? ",{\"private_key\":\"[redacted]\"}" : "{\"private_key\":\"[redacted]\"}");
+        sbuf_puts(b, "]");
+    }
+    if (t->n_alpn) {
+        sbuf_puts(b, ",\"alpn_protocols\":");
+        strv_json(b, t->alpn, t->n_alpn);
+    }
+    sbuf_puts(b, "}");
+}
+
+static void chain_json(sbuf *b, const cfg_filter_chain *ch, bool match)
 {
     static const char *const codecs[] = {"AUTO", "HTTP1", "HTTP2"};
-    const cfg_hcm *h = &l->hcm;
-    sbuf_puts(b, "{\"name\":");
-    admin_json_str(b, l->name);
-    sbuf_puts(b, ",\"address\":");
-    sockaddr_json(b, &l->address);
-    sbuf_puts(b, ",\"filter_chains\":[{\"filters\":[{\"name\":"
+    static const char *const tps[] = {"", "raw_buffer", "tls"};
+    const cfg_hcm *h = &ch->hcm;
+    sbuf_puts(b, "{");
+    if (ch->name) {
+        sbuf_puts(b, "\"name\":");
+        admin_json_str(b, ch->name);
+        sbuf_puts(b, ",");
+    }
+    const cfg_filter_chain_match *m = ch->match;
+    if (match && m && (m->n_server_names || m->transport_protocol || m->n_application_protocols)) {
+        sbuf_puts(b, "\"filter_chain_match\":{");
+        const char *sep = "";
+        if (m->n_server_names) {
+            sbuf_puts(b, "\"server_names\":");
+            strv_json(b, m->server_names, m->n_server_names);
+            sep = ",";
+        }
+        if (m->transport_protocol) {
+            sbuf_printf(b, "%s\"transport_protocol\":\"%s\"", sep, tps[m->transport_protocol]);
+            sep = ",";
+        }
+        if (m->n_application_protocols) {
+            sbuf_printf(b, "%s\"application_protocols\":", sep);
+            strv_json(b, m->application_protocols, m->n_application_protocols);
+        }
+        sbuf_puts(b, "},");
+    }
+    if (ch->tls) {
+        sbuf_puts(b, "\"transport_socket\":{\"name\":\"envoy.transport_sockets.tls\","
+                     "\"typed_config\":{\"@type\":\"type.googleapis.com/envoy.extensions."
+                     "transport_sockets.tls.v3.DownstreamTlsContext\",");
+        tls_common_json(b, &ch->tls->common);
+        sbuf_printf(b, ",\"require_client_certificate\":%s}},",
+                    ch->tls->require_client_certificate ? "true" : "false");
+    }
+    sbuf_puts(b, "\"filters\":[{\"name\":"
                  "\"envoy.filters.network.http_connection_manager\",\"typed_config\":{"
                  "\"@type\":\"" HCM_TYPE "\",\"stat_prefix\":");
     admin_json_str(b, h->stat_prefix ? h->stat_prefix : "");
@@ -114,7 +175,31 @@ static void listener_json(sbuf *b, const cfg_listener *l)
         sbuf_puts(b, "]}");
     }
     sbuf_puts(b, "]},\"http_filters\":[{\"name\":\"envoy.filters.http.router\","
-                 "\"typed_config\":{\"@type\":\"" ROUTER_TYPE "\"}}]}}]}]}");
+                 "\"typed_config\":{\"@type\":\"" ROUTER_TYPE "\"}}]}}]}");
+}
+
+static void listener_json(sbuf *b, const cfg_listener *l)
+{
+    size_t n = l->n_chains - (l->has_default ? 1 : 0);
+    sbuf_puts(b, "{\"name\":");
+    admin_json_str(b, l->name);
+    sbuf_puts(b, ",\"address\":");
+    sockaddr_json(b, &l->address);
+    if (l->tls_inspector)
+        sbuf_puts(b, ",\"listener_filters\":[{\"name\":\"envoy.filters.listener.tls_inspector\","
+                     "\"typed_config\":{\"@type\":\"type.googleapis.com/envoy.extensions."
+                     "filters.listener.tls_inspector.v3.TlsInspector\"}}]");
+    sbuf_puts(b, ",\"filter_chains\":[");
+    for (size_t i = 0; i < n; i++) {
+        sbuf_puts(b, i ? "," : "");
+        chain_json(b, &l->chains[i], true);
+    }
+    sbuf_puts(b, "]");
+    if (l->has_default) {
+        sbuf_puts(b, ",\"default_filter_chain\":");
+        chain_json(b, &l->chains[n], false);
+    }
+    sbuf_puts(b, "}");
 }
 
 static void cluster_json(sbuf *b, const cfg_cluster *c)

@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/http2_config.h"
+#include "config/route_config.h"
+
 #define CFG_ERR_MAX 1024
 
 typedef struct cfg_socket_address {
@@ -20,56 +23,7 @@ typedef struct cfg_socket_address {
     uint16_t port;
 } cfg_socket_address;
 
-typedef enum cfg_match_kind {
-    CFG_MATCH_PREFIX,
-    CFG_MATCH_PATH,
-} cfg_match_kind;
-
-typedef enum cfg_action_kind {
-    CFG_ACTION_ROUTE,  /* forward to a cluster */
-    CFG_ACTION_DIRECT, /* direct_response */
-} cfg_action_kind;
-
-typedef struct cfg_weighted_cluster {
-    char *name;
-    size_t cluster_index;
-    uint32_t weight;
-} cfg_weighted_cluster;
-
-typedef struct cfg_route {
-    char *name;                 /* may be NULL */
-    cfg_match_kind match_kind;
-    char *match_value;          /* prefix or exact path */
-    cfg_action_kind action;
-    /* CFG_ACTION_ROUTE */
-    /* exactly one of: cluster, weighted (route.weighted_clusters) */
-    char *cluster;              /* NULL when weighted_clusters is used */
-    size_t cluster_index;       /* index into cfg_bootstrap.clusters */
-    cfg_weighted_cluster *weighted;
-    size_t n_weighted;
-    uint32_t total_weight;      /* sum of weights (or total_weight if given) */
-    uint64_t timeout_ms;        /* route.timeout; default 15000; 0 disables */
-    char *prefix_rewrite;       /* NULL when absent */
-    char *host_rewrite_literal; /* NULL when absent */
-    /* CFG_ACTION_DIRECT */
-    uint16_t direct_status;
-    char *direct_body;          /* NULL when absent */
-    size_t direct_body_len;
-} cfg_route;
-
-typedef struct cfg_virtual_host {
-    char *name;
-    char **domains;             /* "*", "*.suffix", "prefix.*" or exact */
-    size_t n_domains;
-    cfg_route *routes;
-    size_t n_routes;
-} cfg_virtual_host;
-
-typedef struct cfg_route_config {
-    char *name;                 /* may be NULL */
-    cfg_virtual_host *vhosts;
-    size_t n_vhosts;
-} cfg_route_config;
+/* Route types: config/route_config.h */
 
 typedef enum cfg_codec_type {
     CFG_CODEC_AUTO,
@@ -81,18 +35,35 @@ struct cfg_access_log;                  /* config/access_log_config.h */
 struct cfg_runtime;                     /* config/runtime_config.h */
 
 typedef struct cfg_hcm {
+    size_t index;                       /* dense over every filter chain of every listener
+                                           (cfg_bootstrap.n_hcms): stat ids, access logs */
     char *stat_prefix;
     cfg_codec_type codec_type;
     uint32_t max_request_headers_kb;   /* default 60 */
     cfg_route_config route_config;
     struct cfg_access_log *access_logs; /* owned; freed by cfg_access_logs_free() */
     size_t n_access_logs;
+    cfg_http2 http2;                    /* HTTP/2 options, stream_idle_timeout (config_http2.c) */
 } cfg_hcm;
+
+struct cfg_tls_server;                  /* config/tls_config.h */
+struct cfg_tls_client;
+
+typedef struct cfg_filter_chain {
+    char *name;                         /* may be NULL */
+    struct cfg_filter_chain_match *match;   /* owned; never NULL (empty: match all) */
+    struct cfg_tls_server *tls;         /* transport_socket; owned; NULL: plaintext */
+    cfg_hcm hcm;
+} cfg_filter_chain;
 
 typedef struct cfg_listener {
     char *name;
     cfg_socket_address address;
-    cfg_hcm hcm;                        /* the one filter chain's HCM */
+    /* filter_chains in order, then default_filter_chain (when has_default) last. */
+    cfg_filter_chain *chains;
+    size_t n_chains;
+    bool has_default;
+    bool tls_inspector;                 /* listener_filters has envoy.filters.listener.tls_inspector */
 } cfg_listener;
 
 typedef enum cfg_cluster_type {
@@ -113,6 +84,7 @@ typedef struct cfg_cluster {
     uint64_t dns_refresh_rate_ms;       /* default 5000 */
     cfg_socket_address *endpoints;      /* lb_endpoints, flattened in order */
     size_t n_endpoints;
+    struct cfg_tls_client *tls;         /* transport_socket (UpstreamTlsContext); owned; NULL: plaintext */
     /* HTTP/2 to the hosts: http2_protocol_options, or typed_extension_protocol_options
      * envoy.extensions.upstreams.http.v3.HttpProtocolOptions explicit_http_config */
     bool http2;
@@ -143,6 +115,7 @@ typedef struct cfg_bootstrap {
     struct cfg_runtime *runtime;        /* layered_runtime; owned; NULL when absent */
     cfg_listener *listeners;
     size_t n_listeners;
+    size_t n_hcms;                      /* filter chains over all listeners (cfg_hcm.index) */
     cfg_cluster *clusters;
     size_t n_clusters;
 } cfg_bootstrap;

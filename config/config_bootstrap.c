@@ -3,6 +3,7 @@
 #include "config/config_internal.h"
 #include "config/access_log_config.h"
 #include "config/runtime_config.h"
+#include "config/tls_config.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,13 +40,14 @@ static const char *const admin_unsupported[] = {"socket_options",
 static const char *const sr_handled[] = {"listeners", "clusters", NULL};
 static const char *const sr_unsupported[] = {"secrets", NULL};
 
-static const char *const lst_handled[] = {"name", "address", "filter_chains", NULL};
+static const char *const lst_handled[] = {"name", "address", "filter_chains",
+                                          "default_filter_chain", "listener_filters", NULL};
 static const char *const lst_ignored[] = {"stat_prefix", "metadata", "traffic_direction",
                                           NULL};
 static const char *const lst_unsupported[] = {
     "additional_addresses", "filter_chain_matcher", "use_original_dst",
-    "default_filter_chain", "per_connection_buffer_limit_bytes", "deprecated_v1",
-    "drain_type", "listener_filters", "listener_filters_timeout",
+    "per_connection_buffer_limit_bytes", "deprecated_v1",
+    "drain_type", "listener_filters_timeout",
     "continue_on_listener_filters_timeout", "transparent", "freebind", "socket_options",
     "tcp_fast_open_queue_length", "udp_listener_config", "api_listener",
     "connection_balance_config", "reuse_port", "enable_reuse_port", "access_log",
@@ -53,10 +55,10 @@ static const char *const lst_unsupported[] = {
     "internal_listener", "enable_mptcp", "ignore_global_conn_limit",
     "bypass_overload_manager", NULL};
 
-static const char *const fc_handled[] = {"filters", NULL};
-static const char *const fc_ignored[] = {"name", "metadata", NULL};
-static const char *const fc_unsupported[] = {"filter_chain_match", "use_proxy_proto",
-                                             "transport_socket",
+static const char *const fc_handled[] = {"filters", "name", "filter_chain_match",
+                                         "transport_socket", NULL};
+static const char *const fc_ignored[] = {"metadata", NULL};
+static const char *const fc_unsupported[] = {"use_proxy_proto",
                                              "transport_socket_connect_timeout", NULL};
 
 static const char *const filter_handled[] = {"name", "typed_config", NULL};
@@ -64,12 +66,14 @@ static const char *const filter_unsupported[] = {"config_discovery", NULL};
 
 static const char *const hcm_handled[] = {"@type", "stat_prefix", "codec_type",
                                           "max_request_headers_kb", "route_config",
-                                          "http_filters", "access_log", NULL};
+                                          "http_filters", "access_log",
+                                          "http2_protocol_options", "stream_idle_timeout",
+                                          "stream_error_on_invalid_http_message", NULL};
 static const char *const hcm_unsupported[] = {
     "rds", "scoped_routes", "add_user_agent", "tracing", "common_http_protocol_options",
-    "http_protocol_options", "http2_protocol_options", "http3_protocol_options",
+    "http_protocol_options", "http3_protocol_options",
     "server_name", "server_header_transformation", "scheme_header_transformation",
-    "stream_idle_timeout", "request_timeout", "request_headers_timeout", "drain_timeout",
+    "request_timeout", "request_headers_timeout", "drain_timeout",
     "delayed_close_timeout", "access_log_flush_interval",
     "flush_access_log_on_new_request", "access_log_options", "use_remote_address",
     "xff_num_trusted_hops", "original_ip_detection_extensions",
@@ -80,7 +84,7 @@ static const char *const hcm_unsupported[] = {
     "represent_ipv4_remote_address_as_ipv4_mapped_ipv6", "upgrade_configs",
     "normalize_path", "merge_slashes", "path_with_escaped_slashes_action",
     "request_id_extension", "local_reply_config", "strip_matching_host_port",
-    "strip_any_host_port", "stream_error_on_invalid_http_message",
+    "strip_any_host_port",
     "path_normalization_options", "strip_trailing_host_dot", "proxy_status_config",
     "typed_header_validation_config", "append_x_forwarded_port", "append_local_overload",
     "add_proxy_protocol_connection_state", "http1_safe_max_connection_duration",
@@ -172,18 +176,44 @@ static int parse_hcm(cfg_ctx *c, const yn_node *tc, cfg_hcm *h)
     size_t m = cfg_push(c, "route_config");
     rc = cfg_parse_route_config(c, rcfg, &h->route_config);
     cfg_pop(c, m);
-    if (rc || (rc = cfg_parse_access_logs(c, tc, h)) != 0)
+    if (rc || (rc = cfg_parse_access_logs(c, tc, h)) != 0 ||
+        (rc = cfg_parse_hcm_http2(c, tc, &h->http2)) != 0)
         return rc;
     return parse_http_filters(c, tc);
 }
 
-static int parse_filter_chain(cfg_ctx *c, const yn_node *fc, cfg_hcm *h)
+static int parse_filter_chain(cfg_ctx *c, const yn_node *fc, cfg_filter_chain *ch,
+                              bool is_default)
 {
     static const cfg_fields f = {fc_handled, fc_ignored, fc_unsupported};
     static const cfg_fields ff = {filter_handled, NULL, filter_unsupported};
+    cfg_hcm *h = &ch->hcm;
     int rc;
-    if ((rc = cfg_check_map(c, fc, &f)) != 0)
+    h->index = c->b->n_hcms++;
+    if (!(ch->match = calloc(1, sizeof *ch->match)))
+        return cfg_err(c, fc, "out of memory");
+    if ((rc = cfg_check_map(c, fc, &f)) != 0 ||
+        (rc = cfg_get_str(c, fc, "name", false, &ch->name)) != 0)
         return rc;
+    const yn_node *fcm = cfg_get(fc, "filter_chain_match");
+    if (fcm) {
+        size_t m = cfg_push(c, "filter_chain_match");
+        if (is_default)
+            rc = cfg_err(c, fcm, "default_filter_chain must not have a filter_chain_match");
+        else
+            rc = cfg_parse_filter_chain_match(c, fcm, ch->match);
+        cfg_pop(c, m);
+        if (rc)
+            return rc;
+    }
+    const yn_node *ts = cfg_get(fc, "transport_socket");
+    if (ts) {
+        size_t m = cfg_push(c, "transport_socket");
+        rc = cfg_parse_downstream_tls(c, ts, &ch->tls);
+        cfg_pop(c, m);
+        if (rc)
+            return rc;
+    }
     const yn_node *filters = cfg_get(fc, "filters");
     if (!filters)
         return cfg_err(c, fc, "missing required field 'filters'");
@@ -226,6 +256,56 @@ out:
     return rc;
 }
 
+static bool same_strv(char **a, size_t na, char **b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++) {
+        size_t j = 0;
+        while (j < nb && strcmp(a[i], b[j]) != 0)
+            j++;
+        if (j == nb)
+            return false;
+    }
+    return true;
+}
+
+/* Envoy refuses two filter chains with the same match; names must be unique. */
+static int check_chains(cfg_ctx *c, const yn_node *n, const cfg_listener *l)
+{
+    size_t nfc = l->n_chains - (l->has_default ? 1 : 0);
+    const yn_node *fcs = cfg_get(n, "filter_chains");
+    for (size_t i = 0; i < nfc; i++) {
+        const cfg_filter_chain_match *a = l->chains[i].match;
+        for (size_t j = 0; j < i; j++) {
+            const cfg_filter_chain_match *b = l->chains[j].match;
+            int rc = 0;
+            if (a->transport_protocol == b->transport_protocol &&
+                same_strv(a->server_names, a->n_server_names, b->server_names,
+                          b->n_server_names) &&
+                same_strv(a->application_protocols, a->n_application_protocols,
+                          b->application_protocols, b->n_application_protocols)) {
+                size_t m = cfg_push(c, "filter_chains"), mi = cfg_push_idx(c, i);
+                rc = cfg_err(c, fcs->items[i], "multiple filter chains with the same matching "
+                                               "rules are defined (same as filter_chains[%zu])",
+                             j);
+                cfg_pop(c, mi);
+                cfg_pop(c, m);
+            } else if (l->chains[i].name && l->chains[j].name &&
+                       !strcmp(l->chains[i].name, l->chains[j].name)) {
+                size_t m = cfg_push(c, "filter_chains"), mi = cfg_push_idx(c, i);
+                rc = cfg_err(c, fcs->items[i], "duplicate filter chain name '%s'",
+                             l->chains[i].name);
+                cfg_pop(c, mi);
+                cfg_pop(c, m);
+            }
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
 static int parse_listener(cfg_ctx *c, const yn_node *n, size_t idx, cfg_listener *l)
 {
     static const cfg_fields f = {lst_handled, lst_ignored, lst_unsupported};
@@ -249,26 +329,42 @@ static int parse_listener(cfg_ctx *c, const yn_node *n, size_t idx, cfg_listener
     cfg_pop(c, m);
     if (rc)
         return rc;
+    const yn_node *lf = cfg_get(n, "listener_filters");
+    if (lf) {
+        m = cfg_push(c, "listener_filters");
+        rc = cfg_parse_listener_filters(c, lf, &l->tls_inspector);
+        cfg_pop(c, m);
+        if (rc)
+            return rc;
+    }
     const yn_node *fcs = cfg_get(n, "filter_chains");
-    if (!fcs)
-        return cfg_err(c, n, "missing required field 'filter_chains'");
-    size_t nfc;
+    const yn_node *dfc = cfg_get(n, "default_filter_chain");
+    size_t nfc = 0;
     m = cfg_push(c, "filter_chains");
-    if ((rc = cfg_expect_seq(c, fcs, &nfc)) == 0) {
-        if (nfc == 0) {
-            rc = cfg_err(c, fcs, "must contain one filter chain");
-        } else if (nfc > 1) {
-            size_t mi = cfg_push_idx(c, 1);
-            rc = cfg_err(c, fcs->items[1],
-                         "not supported yet: more than one filter chain (got %zu)", nfc);
-            cfg_pop(c, mi);
-        } else {
-            size_t mi = cfg_push_idx(c, 0);
-            rc = parse_filter_chain(c, fcs->items[0], &l->hcm);
-            cfg_pop(c, mi);
-        }
+    if (fcs)
+        rc = cfg_expect_seq(c, fcs, &nfc);
+    if (!rc && nfc == 0 && !dfc)
+        rc = cfg_err(c, fcs ? fcs : n, fcs ? "must contain at least one filter chain (or "
+                                             "set default_filter_chain)"
+                                           : "missing required field 'filter_chains'");
+    if (!rc && !(l->chains = calloc(nfc + 1, sizeof *l->chains)))
+        rc = cfg_err(c, n, "out of memory");
+    for (size_t i = 0; i < nfc && !rc; i++) {
+        size_t mi = cfg_push_idx(c, i);
+        l->n_chains++;
+        rc = parse_filter_chain(c, fcs->items[i], &l->chains[i], false);
+        cfg_pop(c, mi);
     }
     cfg_pop(c, m);
+    if (!rc && dfc) {
+        m = cfg_push(c, "default_filter_chain");
+        l->n_chains++;
+        l->has_default = true;
+        rc = parse_filter_chain(c, dfc, &l->chains[nfc], true);
+        cfg_pop(c, m);
+    }
+    if (!rc)
+        rc = check_chains(c, n, l);
     return rc;
 }
 
@@ -357,9 +453,16 @@ void cfg_free(cfg_bootstrap *b)
         cfg_listener *l = &b->listeners[i];
         free(l->name);
         free(l->address.address);
-        free(l->hcm.stat_prefix);
-        cfg_free_route_config(&l->hcm.route_config);
-        cfg_access_logs_free(l->hcm.access_logs, l->hcm.n_access_logs);
+        for (size_t j = 0; j < l->n_chains; j++) {
+            cfg_filter_chain *ch = &l->chains[j];
+            free(ch->name);
+            cfg_fcm_free(ch->match);
+            cfg_tls_server_free(ch->tls);
+            free(ch->hcm.stat_prefix);
+            cfg_free_route_config(&ch->hcm.route_config);
+            cfg_access_logs_free(ch->hcm.access_logs, ch->hcm.n_access_logs);
+        }
+        free(l->chains);
     }
     free(b->listeners);
     for (size_t i = 0; i < b->n_clusters; i++)

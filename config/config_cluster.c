@@ -1,5 +1,6 @@
 /* static_resources.clusters[] -> cfg_cluster (envoy.config.cluster.v3.Cluster). */
 #include "config/config_internal.h"
+#include "config/tls_config.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -7,7 +8,7 @@
 
 static const char *const cluster_handled[] = {
     "name", "type", "connect_timeout", "dns_refresh_rate", "lb_policy",
-    "load_assignment", "dns_lookup_family", "http2_protocol_options",
+    "load_assignment", "dns_lookup_family", "http2_protocol_options", "transport_socket",
     "typed_extension_protocol_options", NULL};
 static const char *const cluster_ignored[] = {"alt_stat_name", "metadata", NULL};
 static const char *const cluster_unsupported[] = {
@@ -20,7 +21,7 @@ static const char *const cluster_unsupported[] = {
     "outlier_detection", "cleanup_interval", "upstream_bind_config",
     "lb_subset_config", "ring_hash_lb_config", "maglev_lb_config",
     "original_dst_lb_config", "least_request_lb_config", "round_robin_lb_config",
-    "common_lb_config", "transport_socket", "transport_socket_matches",
+    "common_lb_config", "transport_socket_matches",
     "protocol_selection", "upstream_connection_options",
     "close_connections_on_host_health_failure", "ignore_health_on_host_removal",
     "filters", "load_balancing_policy", "lrs_server", "lrs_report_endpoint_metrics",
@@ -57,6 +58,7 @@ static const char *const ep_unsupported[] = {"health_check_config", "additional_
 
 void cfg_free_cluster(cfg_cluster *cl)
 {
+    cfg_tls_client_free(cl->tls);
     free(cl->name);
     for (size_t i = 0; i < cl->n_endpoints; i++)
         free(cl->endpoints[i].address);
@@ -181,6 +183,14 @@ static int parse_cluster(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
     } else if (cl->type == CFG_CLUSTER_LOGICAL_DNS) {
         return cfg_err(c, n, "missing required field 'load_assignment' "
                              "(LOGICAL_DNS clusters need exactly one endpoint)");
+    }
+    const yn_node *ts = cfg_get(n, "transport_socket");
+    if (ts) {
+        size_t m = cfg_push(c, "transport_socket");
+        rc = cfg_parse_upstream_tls(c, ts, &cl->tls);
+        cfg_pop(c, m);
+        if (rc)
+            return rc;
     }
     return 0;
 }

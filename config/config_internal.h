@@ -76,6 +76,9 @@ bool cfg_is_ip_literal(const char *s);
 
 /* Sections. */
 int cfg_parse_clusters(cfg_ctx *c, const yn_node *seq);
+struct cfg_retry_policy;
+/* route.retry_policy (config/config_retry.c); *out is owned by the route. */
+int cfg_parse_retry_policy(cfg_ctx *c, const yn_node *n, struct cfg_retry_policy **out);
 /* A cluster's HTTP protocol to its hosts (config/config_http_protocol.c). */
 int cfg_parse_cluster_http_protocol(cfg_ctx *c, const yn_node *cluster, cfg_cluster *cl);
 int cfg_parse_route_config(cfg_ctx *c, const yn_node *rc, cfg_route_config *out);
@@ -86,5 +89,17 @@ int cfg_parse_stats(cfg_ctx *c, const yn_node *root);
 void cfg_free_stats(cfg_stats_config *s);
 /* config_runtime.c: layered_runtime -> c->b->runtime. */
 int cfg_parse_runtime(cfg_ctx *c, const yn_node *root);
+/* config_tls.c (types in config/tls_config.h).  transport_socket nodes;
+ * *out stays NULL for raw_buffer and is set (owned by the caller, freed
+ * even on error) otherwise. */
+struct cfg_tls_server;
+struct cfg_tls_client;
+struct cfg_filter_chain_match;
+int cfg_parse_downstream_tls(cfg_ctx *c, const yn_node *ts, struct cfg_tls_server **out);
+int cfg_parse_upstream_tls(cfg_ctx *c, const yn_node *ts, struct cfg_tls_client **out);
+int cfg_parse_filter_chain_match(cfg_ctx *c, const yn_node *n,
+                                 struct cfg_filter_chain_match *out);
+/* listener_filters: sets *tls_inspector when envoy.filters.listener.tls_inspector is listed. */
+int cfg_parse_listener_filters(cfg_ctx *c, const yn_node *seq, bool *tls_inspector);
 
 #endif

@@ -62,8 +62,8 @@ struct pf_access_log_worker {
     bool timer_started;
     pf_alog_buf line;           /* the line being rendered, reused */
     alog_block **cur;           /* per file: current block or NULL */
-    size_t *first;              /* per listener: index of its first log in file_of */
-    size_t *file_of;            /* per (listener, log): file index */
+    size_t *first;              /* per filter chain (cfg_hcm.index): its first log in file_of */
+    size_t *file_of;            /* per (chain, log): file index */
 };
 
 uint64_t pf_access_log_dropped(void)
@@ -189,12 +189,14 @@ static long file_index(const struct cfg_access_log *al)
 static int mgr_start(const cfg_bootstrap *cfg)
 {
     for (size_t i = 0; i < cfg->n_listeners; i++) {
-        const cfg_hcm *h = &cfg->listeners[i].hcm;
-        for (size_t j = 0; j < h->n_access_logs; j++) {
-            long k = file_index(&h->access_logs[j]);
-            if (k < 0) {
-                close_files();
-                return uv_translate_sys_error((int)-k);
+        for (size_t c = 0; c < cfg->listeners[i].n_chains; c++) {
+            const cfg_hcm *h = &cfg->listeners[i].chains[c].hcm;
+            for (size_t j = 0; j < h->n_access_logs; j++) {
+                long k = file_index(&h->access_logs[j]);
+                if (k < 0) {
+                    close_files();
+                    return uv_translate_sys_error((int)-k);
+                }
             }
         }
     }
@@ -325,17 +327,17 @@ void pf_access_log_emit(pf_stream *s)
 {
     pf_worker *w = s->w;
     struct pf_access_log_worker *aw = w->alog;
-    const cfg_listener *l = s->listener;
-    if (!aw || !l || !l->hcm.n_access_logs)
+    const cfg_hcm *h = s->hcm;
+    if (!aw || !h || !h->n_access_logs)
         return;
     const cfg_bootstrap *cfg = w->cfg;
-    if (l < cfg->listeners || l >= cfg->listeners + cfg->n_listeners)
+    if (h->index >= cfg->n_hcms)
         return;
-    size_t li = (size_t)(l - cfg->listeners);
+    size_t li = h->index;
     uint64_t now = uv_now(&w->loop);
-    for (size_t j = 0; j < l->hcm.n_access_logs; j++) {
+    for (size_t j = 0; j < h->n_access_logs; j++) {
         aw->line.n = 0;
-        if (pf_access_log_render(&l->hcm.access_logs[j], s, cfg, now, &aw->line) != 0) {
+        if (pf_access_log_render(&h->access_logs[j], s, cfg, now, &aw->line) != 0) {
             atomic_fetch_add(&mgr.dropped, 1);
             continue;
         }
@@ -365,7 +367,8 @@ int pf_access_log_init_worker(pf_worker *w)
     const cfg_bootstrap *cfg = w->cfg;
     size_t total = 0;
     for (size_t i = 0; i < cfg->n_listeners; i++)
-        total += cfg->listeners[i].hcm.n_access_logs;
+        for (size_t c = 0; c < cfg->listeners[i].n_chains; c++)
+            total += cfg->listeners[i].chains[c].hcm.n_access_logs;
     w->alog = NULL;
     if (!total)
         return 0;
@@ -377,7 +380,7 @@ int pf_access_log_init_worker(pf_worker *w)
     struct pf_access_log_worker *aw = calloc(1, sizeof *aw);
     if (aw) {
         aw->cur = calloc(mgr.n_files, sizeof *aw->cur);
-        aw->first = calloc(cfg->n_listeners, sizeof *aw->first);
+        aw->first = calloc(cfg->n_hcms + 1, sizeof *aw->first);
         aw->file_of = calloc(total, sizeof *aw->file_of);
     }
     if (!aw || !aw->cur || !aw->first || !aw->file_of) {
@@ -389,10 +392,12 @@ int pf_access_log_init_worker(pf_worker *w)
     /* All files are open: the lookups below only find. */
     size_t k = 0;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
-        const cfg_hcm *h = &cfg->listeners[i].hcm;
-        aw->first[i] = k;
-        for (size_t j = 0; j < h->n_access_logs; j++)
-            aw->file_of[k++] = (size_t)file_index(&h->access_logs[j]);
+        for (size_t c = 0; c < cfg->listeners[i].n_chains; c++) {
+            const cfg_hcm *h = &cfg->listeners[i].chains[c].hcm;
+            aw->first[h->index] = k;
+            for (size_t j = 0; j < h->n_access_logs; j++)
+                aw->file_of[k++] = (size_t)file_index(&h->access_logs[j]);
+        }
     }
     mgr.users++;
     w->alog = aw;

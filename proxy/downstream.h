@@ -1,6 +1,13 @@
 /* A downstream (client) connection: the accepted socket, its transport
- * (plain today; TLS lives inside pf_sock), the filter chain it matched and
- * the codec that speaks on it (HTTP/1.1 or HTTP/2, chosen per connection).
+ * (plain or TLS, inside pf_sock), the filter chain it matched and the codec
+ * that speaks on it (HTTP/1.1 or HTTP/2, chosen per connection).
+ *
+ * Accept path: with the tls_inspector listener filter the first bytes say
+ * TLS or raw_buffer; a TLS ClientHello (SNI, ALPN) picks the filter chain
+ * inside the handshake (proxy/tls.c); plaintext connections match with
+ * transport_protocol raw_buffer.  The codec attaches once the chain is known
+ * (for TLS: after the handshake, so ALPN can choose h2).  No matching chain:
+ * the connection is closed and listener.<addr>.no_filter_chain_match counts.
  *
  * Codecs never see libuv: they get plaintext through their vtable and write
  * through pf_sock_* on dc->sock.  The connection owns the codec context and
@@ -46,7 +53,10 @@ struct pf_dconn {
     struct pf_worker *w;
     const struct pf_listener_rt *l;
     const cfg_listener *listener;
-    const cfg_hcm *hcm;             /* the filter chain's connection manager */
+    const cfg_hcm *hcm;             /* the filter chain's connection manager (NULL until chosen) */
+    int chain;                      /* index in listener->chains; -1 until chosen */
+    bool inspecting;                /* tls_inspector: waiting for the first bytes */
+    /* The chain's stat ids once chosen; before, the listener's (listener.* only). */
     const struct pf_listener_stats *ls;
     pf_queue link;                  /* in w->conns */
     struct sockaddr_storage peer, local;

@@ -9,7 +9,7 @@
 #include "proxy/grpc.h"
 #include "proxy/log.h"
 #include "proxy/proxy_stats.h"
-#include "proxy/route_match.h"
+#include "proxy/route_action.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -43,7 +43,7 @@ static void access_log(pf_stream *s)
 static void record_stream_stats(pf_stream *s)
 {
     stats_shard *sh = s->w->stats;
-    const pf_listener_stats *ls = &s->w->ps->listeners[s->listener_index];
+    const pf_listener_stats *ls = &s->w->ps->chains[s->hcm->index];
     stats_gauge_add(sh, ls->rq_active, -1);
     if (s->status >= 100 && s->status < 600 && s->resp_headers_sent)
         stats_inc(sh, ls->rq_xx[s->status / 100 - 1]);
@@ -135,6 +135,7 @@ static void local_reply(pf_stream *s, int status, const char *body, size_t blen,
         pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("content-type"), PF_STR("text/plain"));
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("date"), hcm_date(s->w));
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
+    route_action_apply_response(s);         /* Location, Set-Cookie, *_headers_to_add */
     s->resp_headers_sent = true;
     s->codec->encode_headers(s, blen == 0);
     s->bytes_sent += blen;
@@ -162,6 +163,7 @@ void hcm_encode_headers(pf_stream *s, bool end)
     pf_arena_dup(&s->arena, &ts, t, (size_t)n);
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("x-envoy-upstream-service-time"), ts);
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
+    route_action_apply_response(s);         /* Set-Cookie, response_headers_to_add/remove */
     s->resp_headers_sent = true;
     s->codec->encode_headers(s, end);
     if (end) {
@@ -220,26 +222,16 @@ static void add_request_id(pf_stream *s)
     pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-request-id"), (pf_str){ id, 36 });
 }
 
-/* Applies the route's rewrites and Envoy's request headers. */
+/* Envoy's request headers around the route's own rewrites and header
+ * mutations (proxy/route_action.c), in Envoy's order: the connection
+ * manager's x-forwarded-proto and x-request-id first, so %REQ()% sees them. */
 static void prepare_upstream_request(pf_stream *s)
 {
     const cfg_route *r = s->route;
-    if (r->prefix_rewrite) {
-        size_t mn = strlen(r->match_value), rn = strlen(r->prefix_rewrite);
-        pf_str np = { NULL, 0 };
-        if (pf_arena_append(&s->arena, &np, r->prefix_rewrite, rn) == 0 &&
-            pf_arena_append(&s->arena, &np, s->path.p + mn, s->path.n - mn) == 0) {
-            /* Envoy keeps the client's path for the upstream and access logs. */
-            pf_hdrs_remove_lit(&s->req_hdrs, "x-envoy-original-path");
-            pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-envoy-original-path"), s->path);
-            s->path = np;
-        }
-    }
-    if (r->host_rewrite_literal)
-        s->authority = (pf_str){ r->host_rewrite_literal, strlen(r->host_rewrite_literal) };
     if (!pf_hdrs_get_lit(&s->req_hdrs, "x-forwarded-proto"))
         pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-forwarded-proto"), s->scheme);
     add_request_id(s);
+    route_action_apply_request(s);
     pf_hdrs_remove_lit(&s->req_hdrs, "x-envoy-expected-rq-timeout-ms");
     if (r->timeout_ms) {
         char t[24];
@@ -248,19 +240,6 @@ static void prepare_upstream_request(pf_stream *s)
         if (pf_arena_dup(&s->arena, &ts, t, (size_t)n) == 0)
             pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-envoy-expected-rq-timeout-ms"), ts);
     }
-}
-
-static size_t pick_cluster(pf_stream *s, const cfg_route *r)
-{
-    if (!r->n_weighted)
-        return r->cluster_index;
-    uint64_t x = pf_worker_random(s->w) % (r->total_weight ? r->total_weight : 1);
-    for (size_t i = 0; i < r->n_weighted; i++) {
-        if (x < r->weighted[i].weight)
-            return r->weighted[i].cluster_index;
-        x -= r->weighted[i].weight;
-    }
-    return r->weighted[r->n_weighted - 1].cluster_index;
 }
 
 static void mark_request_end(pf_stream *s)
@@ -273,19 +252,27 @@ void hcm_on_request_headers(pf_stream *s, bool end)
 {
     if (end)
         mark_request_end(s);
-    const cfg_virtual_host *vh = route_find_vhost(&s->hcm->route_config, s->authority);
-    const cfg_route *r = vh ? route_find(vh, s->path) : NULL;
-    if (!r) {
-        stats_inc(s->w->stats, s->w->ps->listeners[s->listener_index].no_route);
+    const cfg_route *r;
+    switch (route_action_select(s)) {
+    case ROUTE_NOT_FOUND:
+        stats_inc(s->w->stats, s->w->ps->chains[s->hcm->index].no_route);
         hcm_local_reply(s, 404, NULL, PF_RF_NR);
         return;
-    }
-    s->route = r;
-    if (r->action == CFG_ACTION_DIRECT) {
+    case ROUTE_DIRECT:
+        r = s->route;
         local_reply(s, r->direct_status, r->direct_body, r->direct_body_len, 0);
         return;
+    case ROUTE_REDIRECT:
+        local_reply(s, s->route->redirect.code, NULL, 0, 0);
+        return;
+    case ROUTE_NO_CLUSTER:
+        r = s->route;
+        hcm_local_reply(s, r->cluster_not_found_code ? r->cluster_not_found_code : 503, NULL,
+                        PF_RF_NC);
+        return;
+    case ROUTE_FORWARD:
+        break;
     }
-    s->cluster = pick_cluster(s, r);
     prepare_upstream_request(s);
     router_start(s, end);
 }

@@ -1,6 +1,10 @@
 #include "proxy/proxy_stats.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#include "config/tls_config.h"
+#include "proxy/tls.h"
 #include <stdlib.h>
 
 #define NAME_MAX_LEN 512
@@ -23,15 +27,59 @@ static void register_xx(stats_store *st, const char *prefix, const char *stem, s
     }
 }
 
-static void register_listener(stats_store *st, const cfg_listener *l, pf_listener_stats *ls)
+/* <scope>.ssl.*: the fixed names up front, ciphers and curves as lazy
+ * counters (shown once used, as Envoy creates them on first use). */
+static void register_tls(stats_store *st, const char *scope, pf_tls_stats *ts)
+{
+    static const char *const versions[PF_TLS_N_VERSIONS] = {"TLSv1", "TLSv1.1", "TLSv1.2",
+                                                            "TLSv1.3"};
+    static const char *const curves[PF_TLS_N_CURVES] = {"X25519", "P-256", "P-384", "P-521",
+                                                        "X448"};
+    char p[NAME_MAX_LEN], name[128];
+    snprintf(p, sizeof p, "%s.ssl", scope);
+    ts->registered = true;
+    ts->handshake = reg(st, stats_counter, p, "handshake");
+    ts->connection_error = reg(st, stats_counter, p, "connection_error");
+    ts->session_reused = reg(st, stats_counter, p, "session_reused");
+    ts->no_certificate = reg(st, stats_counter, p, "no_certificate");
+    ts->fail_verify_no_cert = reg(st, stats_counter, p, "fail_verify_no_cert");
+    ts->fail_verify_error = reg(st, stats_counter, p, "fail_verify_error");
+    ts->fail_verify_san = reg(st, stats_counter, p, "fail_verify_san");
+    ts->fail_verify_cert_hash = reg(st, stats_counter, p, "fail_verify_cert_hash");
+    for (int i = 0; i < PF_TLS_N_VERSIONS; i++) {
+        snprintf(name, sizeof name, "versions.%s", versions[i]);
+        ts->versions[i] = reg(st, stats_counter_lazy, p, name);
+    }
+    for (int i = 0; i < PF_TLS_N_CURVES; i++) {
+        snprintf(name, sizeof name, "curves.%s", curves[i]);
+        ts->curves[i] = reg(st, stats_counter_lazy, p, name);
+    }
+    size_t n;
+    const char *const *ciphers = pf_tls_cipher_names(&n);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "ciphers.%s", ciphers[i]);
+        stat_id id = reg(st, stats_counter_lazy, p, name);
+        if (i == 0)
+            ts->ciphers_base = id;
+    }
+}
+
+static void register_listener(stats_store *st, const cfg_listener *l, const cfg_hcm *hcm,
+                              pf_listener_stats *ls)
 {
     char p[NAME_MAX_LEN];
     /* Envoy names a listener's stats by its address: listener.0.0.0.0_10000.* */
     snprintf(p, sizeof p, "listener.%s_%u", l->address.address, l->address.port);
     ls->l_cx_total = reg(st, stats_counter, p, "downstream_cx_total");
     ls->l_cx_active = reg(st, stats_gauge, p, "downstream_cx_active");
+    ls->no_filter_chain_match = reg(st, stats_counter, p, "no_filter_chain_match");
+    for (size_t i = 0; i < l->n_chains; i++)
+        if (l->chains[i].tls) {
+            register_tls(st, p, &ls->ssl);
+            break;
+        }
 
-    snprintf(p, sizeof p, "http.%s", l->hcm.stat_prefix);
+    snprintf(p, sizeof p, "http.%s", hcm->stat_prefix);
     ls->cx_total = reg(st, stats_counter, p, "downstream_cx_total");
     ls->cx_http1_total = reg(st, stats_counter, p, "downstream_cx_http1_total");
     ls->cx_active = reg(st, stats_gauge, p, "downstream_cx_active");
@@ -47,6 +95,32 @@ static void register_listener(stats_store *st, const cfg_listener *l, pf_listene
     ls->tx_bytes_total = reg(st, stats_counter, p, "downstream_cx_tx_bytes_total");
     ls->no_route = reg(st, stats_counter, p, "no_route");
     ls->upstream_rq_header_size_431 = reg(st, stats_counter, p, "downstream_rq_too_large");
+    ls->cx_http2_total = reg(st, stats_counter, p, "downstream_cx_http2_total");
+    ls->rq_http2_total = reg(st, stats_counter, p, "downstream_rq_http2_total");
+    ls->rq_idle_timeout = reg(st, stats_counter, p, "downstream_rq_idle_timeout");
+    ls->rq_too_many_premature_resets =
+        reg(st, stats_counter, p, "downstream_rq_too_many_premature_resets");
+}
+
+/* http2.*: Envoy roots the downstream HTTP/2 codec stats there. */
+static void register_http2(stats_store *st, pf_http2_stats *h)
+{
+    static const char p[] = "http2";
+    h->header_overflow = reg(st, stats_counter, p, "header_overflow");
+    h->headers_cb_no_stream = reg(st, stats_counter, p, "headers_cb_no_stream");
+    h->inbound_empty_frames_flood = reg(st, stats_counter, p, "inbound_empty_frames_flood");
+    h->inbound_priority_frames_flood = reg(st, stats_counter, p, "inbound_priority_frames_flood");
+    h->inbound_window_update_frames_flood =
+        reg(st, stats_counter, p, "inbound_window_update_frames_flood");
+    h->outbound_control_flood = reg(st, stats_counter, p, "outbound_control_flood");
+    h->outbound_flood = reg(st, stats_counter, p, "outbound_flood");
+    h->rx_messaging_error = reg(st, stats_counter, p, "rx_messaging_error");
+    h->rx_reset = reg(st, stats_counter, p, "rx_reset");
+    h->too_many_header_frames = reg(st, stats_counter, p, "too_many_header_frames");
+    h->trailers = reg(st, stats_counter, p, "trailers");
+    h->tx_reset = reg(st, stats_counter, p, "tx_reset");
+    h->goaway_sent = reg(st, stats_counter, p, "goaway_sent");
+    h->streams_active = reg(st, stats_gauge, p, "streams_active");
 }
 
 static void register_cluster(stats_store *st, const cfg_cluster *c, pf_cluster_stats *cs)
@@ -75,6 +149,9 @@ static void register_cluster(stats_store *st, const cfg_cluster *c, pf_cluster_s
     cs->cx_destroy_local = reg(st, stats_counter, p, "upstream_cx_destroy_local");
     cs->rq_timeout = reg(st, stats_counter, p, "upstream_rq_timeout");
     cs->rq_retry = reg(st, stats_counter, p, "upstream_rq_retry");
+    cs->rq_retry_success = reg(st, stats_counter, p, "upstream_rq_retry_success");
+    cs->rq_retry_limit_exceeded = reg(st, stats_counter, p, "upstream_rq_retry_limit_exceeded");
+    cs->rq_per_try_timeout = reg(st, stats_counter, p, "upstream_rq_per_try_timeout");
     cs->rq_pending_total = reg(st, stats_counter, p, "upstream_rq_pending_total");
     cs->rq_rx_reset = reg(st, stats_counter, p, "upstream_rq_rx_reset");
     cs->rq_tx_reset = reg(st, stats_counter, p, "upstream_rq_tx_reset");
@@ -86,6 +163,8 @@ static void register_cluster(stats_store *st, const cfg_cluster *c, pf_cluster_s
     cs->membership_change = reg(st, stats_counter, p, "membership_change");
     cs->no_healthy_host = reg(st, stats_counter, p, "upstream_cx_none_healthy");
     cs->lb_healthy_panic = reg(st, stats_counter, p, "lb_healthy_panic");
+    if (c->tls)
+        register_tls(st, p, &cs->ssl);
 }
 
 pf_proxy_stats *pf_proxy_stats_new(stats_store *st, const cfg_bootstrap *cfg)
@@ -94,13 +173,19 @@ pf_proxy_stats *pf_proxy_stats_new(stats_store *st, const cfg_bootstrap *cfg)
     if (!ps)
         goto fail;
     ps->listeners = calloc(cfg->n_listeners + 1, sizeof *ps->listeners);
+    ps->chains = calloc(cfg->n_hcms + 1, sizeof *ps->chains);
     ps->clusters = calloc(cfg->n_clusters + 1, sizeof *ps->clusters);
-    if (!ps->listeners || !ps->clusters)
+    if (!ps->listeners || !ps->clusters || !ps->chains)
         goto fail;
-    for (size_t i = 0; i < cfg->n_listeners; i++)
-        register_listener(st, &cfg->listeners[i], &ps->listeners[i]);
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const cfg_listener *l = &cfg->listeners[i];
+        for (size_t j = 0; j < l->n_chains; j++)
+            register_listener(st, l, &l->chains[j].hcm, &ps->chains[l->chains[j].hcm.index]);
+        ps->listeners[i] = ps->chains[l->chains[0].hcm.index];
+    }
     for (size_t i = 0; i < cfg->n_clusters; i++)
         register_cluster(st, &cfg->clusters[i], &ps->clusters[i]);
+    register_http2(st, &ps->http2);
     pf_server_stats *s = &ps->server;
     s->live = stats_gauge(st, "server.live");
     s->uptime = stats_gauge(st, "server.uptime");
@@ -120,6 +205,7 @@ void pf_proxy_stats_free(pf_proxy_stats *ps)
     if (!ps)
         return;
     free(ps->listeners);
+    free(ps->chains);
     free(ps->clusters);
     free(ps);
 }

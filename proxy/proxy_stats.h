@@ -6,17 +6,38 @@
 #ifndef PF_PROXY_STATS_H
 #define PF_PROXY_STATS_H
 
+#include <stdbool.h>
+
 #include "admin/stats.h"
 #include "config/config.h"
 
+/* <scope>.ssl.* (Envoy's SslSocketFactoryStats), for a TLS listener or
+ * cluster.  Registered only when the listener / cluster has TLS: check
+ * `registered` before recording. */
+#define PF_TLS_N_VERSIONS 4             /* TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 */
+#define PF_TLS_N_CURVES 5               /* X25519, P-256, P-384, P-521, X448 */
+typedef struct pf_tls_stats {
+    bool registered;
+    stat_id handshake, connection_error, session_reused, no_certificate;
+    stat_id fail_verify_no_cert, fail_verify_error, fail_verify_san, fail_verify_cert_hash;
+    stat_id versions[PF_TLS_N_VERSIONS];
+    stat_id curves[PF_TLS_N_CURVES];
+    stat_id ciphers_base;               /* + pf_tls_cipher_index() (lazy counters) */
+} pf_tls_stats;
+
+/* One per filter chain (ps->chains[hcm->index]); listener.* ids are the
+ * same for every chain of a listener. */
 typedef struct pf_listener_stats {
     /* listener.<address>_<port>.* */
-    stat_id l_cx_total, l_cx_active;
+    stat_id l_cx_total, l_cx_active, no_filter_chain_match;
+    pf_tls_stats ssl;
     /* http.<stat_prefix>.* */
     stat_id cx_total, cx_http1_total, cx_active, cx_length_ms, cx_protocol_error;
     stat_id rq_total, rq_http1_total, rq_active, rq_time, rq_xx[5];
     stat_id rq_timeout, rx_bytes_total, tx_bytes_total;
     stat_id no_route, upstream_rq_header_size_431;
+    /* HTTP/2 downstream (proxy/h2_server.c) */
+    stat_id cx_http2_total, rq_http2_total, rq_idle_timeout, rq_too_many_premature_resets;
 } pf_listener_stats;
 
 typedef struct pf_cluster_stats {
@@ -25,9 +46,11 @@ typedef struct pf_cluster_stats {
     stat_id cx_total, cx_active, cx_connect_fail, cx_connect_timeout, cx_connect_ms;
     stat_id cx_destroy, cx_destroy_remote, cx_destroy_local;
     stat_id rq_timeout, rq_retry, rq_pending_total, rq_rx_reset, rq_tx_reset;
+    stat_id rq_retry_success, rq_retry_limit_exceeded, rq_per_try_timeout;
     stat_id cx_rx_bytes_total, cx_tx_bytes_total, cx_protocol_error;
     stat_id membership_healthy, membership_total, membership_change, no_healthy_host;
     stat_id lb_healthy_panic;
+    pf_tls_stats ssl;                   /* cluster.<name>.ssl.* */
 } pf_cluster_stats;
 
 typedef struct pf_server_stats {
@@ -35,10 +58,24 @@ typedef struct pf_server_stats {
             total_connections, version;
 } pf_server_stats;
 
+/* Envoy's downstream HTTP/2 codec stats, rooted at http2.* (one set for the
+ * server, as in Envoy). */
+typedef struct pf_http2_stats {
+    stat_id header_overflow, headers_cb_no_stream, inbound_empty_frames_flood,
+            inbound_priority_frames_flood, inbound_window_update_frames_flood,
+            outbound_control_flood, outbound_flood, rx_messaging_error, rx_reset,
+            too_many_header_frames, trailers, tx_reset, goaway_sent;
+    stat_id streams_active;     /* gauge */
+} pf_http2_stats;
+
 typedef struct pf_proxy_stats {
-    pf_listener_stats *listeners;   /* [cfg->n_listeners] */
+    /* [cfg->n_listeners]: listener.* ids, with the http.* ids of the
+     * listener's first filter chain (for code that only knows the listener). */
+    pf_listener_stats *listeners;
+    pf_listener_stats *chains;      /* [cfg->n_hcms], by cfg_hcm.index */
     pf_cluster_stats *clusters;     /* [cfg->n_clusters] */
     pf_server_stats server;
+    pf_http2_stats http2;
 } pf_proxy_stats;
 
 /* Registers every data-path stat for cfg.  Returns NULL on allocation failure. */

@@ -2,12 +2,17 @@
  * Envoy's answers to upstream failures.  See proxy/upstream.h. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "config/retry_config.h"
 
 #include "admin/stats.h"
 #include "proxy/grpc.h"
 #include "proxy/hcm.h"
 #include "proxy/host_stats.h"
 #include "proxy/proxy_stats.h"
+#include "proxy/route_action.h"
+#include "proxy/router_retry.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -18,11 +23,17 @@ static const char reset_prefix[] =
 
 static void on_stream_timer(uv_timer_t *t);
 
+static void attempt(pf_stream *s, bool end, bool replay);
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+    return !a ? b : !b ? a : a < b ? a : b;
+}
+
 static void arm_timer(pf_stream *s)
 {
-    uint64_t d = s->connect_deadline_ms;
-    if (s->route_deadline_ms && (!d || s->route_deadline_ms < d))
-        d = s->route_deadline_ms;
+    uint64_t d = earliest(earliest(s->connect_deadline_ms, s->route_deadline_ms),
+                          earliest(s->try_deadline_ms, s->retry_at_ms));
     if (!d) {
         uv_timer_stop(&s->timer);
         return;
@@ -31,18 +42,20 @@ static void arm_timer(pf_stream *s)
     uv_timer_start(&s->timer, on_stream_timer, d > now ? d - now : 0, 0);
 }
 
+/* Counts a retry and arms its back-off; the attempt runs from the timer. */
+static void schedule_retry(pf_stream *s)
+{
+    s->retries_done++;
+    stats_inc(s->w->stats, s->ucs->rq_retry);
+    s->retry_at_ms = uv_now(&s->w->loop) + retry_backoff_ms(s) + 1;
+    arm_timer(s);
+}
+
 static void on_stream_timer(uv_timer_t *t)
 {
     pf_stream *s = t->data;
     uint64_t now = uv_now(&s->w->loop);
-    if (s->up && s->connect_deadline_ms && now >= s->connect_deadline_ms) {
-        stats_inc(s->w->stats, s->ucs->cx_connect_timeout);
-        stats_inc(s->w->stats, s->ucs->cx_connect_fail);
-        PF_HC_ADD(s->uhc->cx_connect_fail, 1);
-        router_abort(s);
-        router_on_upstream_error(s, PF_RF_UF, "connection timeout");
-        return;
-    }
+    /* The route timeout bounds every attempt and back-off: checked first. */
     if (s->route_deadline_ms && now >= s->route_deadline_ms) {
         s->route_deadline_ms = 0;
         if (s->up) {
@@ -53,64 +66,130 @@ static void on_stream_timer(uv_timer_t *t)
         hcm_local_reply(s, 504, "upstream request timeout", PF_RF_UT);
         return;
     }
+    if (s->retry_at_ms && now >= s->retry_at_ms && !s->up) {
+        s->retry_at_ms = 0;
+        attempt(s, true, true);
+        return;
+    }
+    if (s->up && s->try_deadline_ms && now >= s->try_deadline_ms) {
+        s->try_deadline_ms = 0;
+        stats_inc(s->w->stats, s->ucs->rq_per_try_timeout);
+        s->uproto->abort(s);
+        if (retry_possible(s) && retry_on_timeout(s)) {
+            schedule_retry(s);
+            return;
+        }
+        hcm_local_reply(s, 504, "upstream request timeout", PF_RF_UT);
+        return;
+    }
+    if (s->up && s->connect_deadline_ms && now >= s->connect_deadline_ms) {
+        stats_inc(s->w->stats, s->ucs->cx_connect_timeout);
+        stats_inc(s->w->stats, s->ucs->cx_connect_fail);
+        PF_HC_ADD(s->uhc->cx_connect_fail, 1);
+        router_abort(s);
+        router_on_upstream_error(s, PF_RF_UF, "connection timeout");
+        return;
+    }
     arm_timer(s);
 }
 
 /* ---- connection manager side ---- */
 
-void router_start(pf_stream *s, bool end)
+/* Picks a host; with retry_host_predicate previous_hosts, one not tried yet
+ * when the policy's host_selection_retry_max_attempts allow. */
+static pf_pool *pick_host(pf_stream *s, pf_cluster_rt *c)
+{
+    pf_pool *p = pf_cluster_pick(c);
+    const cfg_retry_policy *rp = s->route ? s->route->retry : NULL;
+    if (!p || !rp || !rp->previous_hosts || !s->n_tried)
+        return p;
+    for (uint32_t i = 0; i < rp->host_selection_attempts + c->n_pools && retry_host_tried(s, &p->addr); i++)
+        p = pf_cluster_pick(c);
+    return p;
+}
+
+/* One attempt at the upstream.  replay: a retry, re-sending the kept body. */
+static void attempt(pf_stream *s, bool end, bool replay)
 {
     pf_worker *w = s->w;
     pf_cluster_rt *c = &w->clusters[s->cluster];
-    const pf_cluster_stats *cs = &w->ps->clusters[s->cluster];
-    stats_inc(w->stats, cs->rq_total);
-    pf_pool *p = pf_cluster_pick(c);
+    pf_pool *p = pick_host(s, c);
     if (!p) {
-        stats_inc(w->stats, cs->no_healthy_host);
+        stats_inc(w->stats, s->ucs->no_healthy_host);
         hcm_local_reply(s, 503, "no healthy upstream", PF_RF_UH);
         return;
     }
-    s->ucs = cs;
     s->uhc = pf_host_counters_of(c->hosts, w->id, p->slot);
     s->uproto = c->proto;
     s->upstream_host = p->addr;
     s->has_upstream_host = true;
+    retry_note_host(s, &p->addr);
+    route_action_host_rewrite(s, &p->addr);     /* auto_host_rewrite needs the host */
     uint64_t now = uv_now(&w->loop);
     s->upstream_start_ms = now;
     s->upstream_start_ns = uv_hrtime();
+    s->resp_hdrs.n = s->resp_trailers.n = 0;
+    if (replay)
+        end = s->retry_body.bytes == 0 && s->req_trailers.n == 0;
     bool connecting = false;
     if (c->proto->start(s, p, end, &connecting) != 0) {
-        stats_inc(w->stats, cs->cx_connect_fail);
+        stats_inc(w->stats, s->ucs->cx_connect_fail);
         PF_HC_ADD(s->uhc->cx_connect_fail, 1);
         router_on_upstream_error(s, PF_RF_UF, "connection failure");
         return;
     }
-    stats_gauge_add(w->stats, cs->rq_active, 1);
+    stats_gauge_add(w->stats, s->ucs->rq_active, 1);
     PF_HC_ADD(s->uhc->rq_total, 1);
     PF_HC_ADD(s->uhc->rq_active, 1);
     if (connecting)
         s->connect_deadline_ms = now + c->cfg->connect_timeout_ms;
+    if (replay) {
+        for (pf_chunk *ch = s->retry_body.head; ch && s->up; ch = ch->next)
+            if (ch->end > ch->start)
+                s->uproto->data(s, ch->data + ch->start, ch->end - ch->start);
+        if (s->req_trailers.n)
+            router_request_trailers(s);
+        else
+            router_request_end(s);
+        return;
+    }
     if (end)
         router_request_end(s);
     else
         arm_timer(s);
 }
 
+void router_start(pf_stream *s, bool end)
+{
+    pf_worker *w = s->w;
+    s->ucs = &w->ps->clusters[s->cluster];
+    stats_inc(w->stats, s->ucs->rq_total);
+    attempt(s, end, false);
+}
+
 void router_request_data(pf_stream *s, const char *p, size_t n)
 {
-    if (s->up && n)
+    if (s->up && n) {
+        retry_keep_body(s, p, n);
         s->uproto->data(s, p, n);
+    }
 }
 
 /* The whole request is on its way: the route timeout starts now (Envoy). */
 static void request_done(pf_stream *s)
 {
-    uint64_t t = s->route ? s->route->timeout_ms : 0;
-    /* A gRPC client's own deadline bounds the route timeout. */
-    uint64_t g = grpc_timeout_ms(s);
-    if (g && (!t || g < t))
-        t = g;
-    s->route_deadline_ms = t ? uv_now(&s->w->loop) + t : 0;
+    uint64_t now = uv_now(&s->w->loop);
+    /* The route timeout covers every attempt: set once, on the first. */
+    if (!s->retries_done) {
+        uint64_t t = s->route ? s->route->timeout_ms : 0;
+        /* A gRPC client's own deadline bounds the route timeout. */
+        uint64_t g = grpc_timeout_ms(s);
+        if (g && (!t || g < t))
+            t = g;
+        s->route_deadline_ms = t ? now + t : 0;
+    }
+    const cfg_retry_policy *rp = s->route ? s->route->retry : NULL;
+    s->try_deadline_ms = rp && rp->per_try_timeout_ms ? now + rp->per_try_timeout_ms : 0;
     arm_timer(s);
 }
 
@@ -160,7 +239,8 @@ void router_detached(pf_stream *s)
     stats_gauge_add(s->w->stats, s->ucs->rq_active, -1);
     PF_HC_ADD(s->uhc->rq_active, -1);
     s->up = NULL;
-    s->connect_deadline_ms = s->route_deadline_ms = 0;
+    /* The route deadline stays: a retry may follow within it. */
+    s->connect_deadline_ms = s->try_deadline_ms = 0;
     uv_timer_stop(&s->timer);
     if (s->req_paused_by_upstream && !s->resp_end) {
         s->req_paused_by_upstream = false;
@@ -183,6 +263,20 @@ void router_on_response_headers(pf_stream *s)
     if (st >= 100 && st < 600) {
         stats_inc(sh, s->ucs->rq_code_base + (stat_id)(st - 100));
         stats_inc(sh, s->ucs->rq_xx[st / 100 - 1]);
+    }
+    if (retry_on_response(s)) {
+        if (retry_possible(s)) {
+            PF_HC_ADD(s->uhc->rq_error, 1);
+            s->uproto->abort(s);        /* this answer is dropped: try again */
+            schedule_retry(s);
+            return;
+        }
+        if (s->retries_done) {
+            s->response_flags |= PF_RF_URX;
+            stats_inc(sh, s->ucs->rq_retry_limit_exceeded);
+        }
+    } else if (s->retries_done) {
+        stats_inc(sh, s->ucs->rq_retry_success);
     }
     if (st >= 500)
         PF_HC_ADD(s->uhc->rq_error, 1);
@@ -212,9 +306,19 @@ void router_on_response_end(pf_stream *s)
 
 void router_on_upstream_error(pf_stream *s, uint32_t flag, const char *reason)
 {
+    bool retriable = s->ucs && retry_on_failure(s, flag, strstr(reason, "refused") != NULL);
+    if (retriable && retry_possible(s)) {
+        PF_HC_ADD(s->uhc->rq_error, 1);
+        schedule_retry(s);
+        return;
+    }
+    if (retriable && s->retries_done) {
+        flag |= PF_RF_URX;
+        stats_inc(s->w->stats, s->ucs->rq_retry_limit_exceeded);
+    }
     if (s->ucs) {
         PF_HC_ADD(s->uhc->rq_error, 1);
-        if (flag == PF_RF_UC)
+        if (flag & PF_RF_UC)
             stats_inc(s->w->stats, s->ucs->rq_rx_reset);
     }
     if (s->resp_headers_sent) {

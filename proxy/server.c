@@ -10,6 +10,7 @@
 #include "proxy/log.h"
 #include "proxy/server_state.h"
 #include "proxy/server_stats.h"
+#include "proxy/tls.h"
 #include "proxy/worker.h"
 
 static void post_all(pf_server *s, pf_msg_kind kind)
@@ -125,6 +126,13 @@ int pf_server_run(const pf_server_opts *opts, cfg_bootstrap *cfg)
     uv_signal_start(&s->sigint, on_signal, SIGINT);
 
     int rc = pf_server_stats_init(s);
+    /* TLS contexts (proxy/tls.h): built once here, shared read-only by the workers. */
+    struct pf_tls_store *tls = NULL;
+    char tls_err[512];
+    if (rc == 0 && pf_tls_store_new(cfg, &tls, tls_err, sizeof tls_err) != 0) {
+        pf_error("tls: %s", tls_err);
+        rc = UV_EINVAL;
+    }
     if (rc == 0)
         rc = start_clusters(s);
     if (rc == 0 && cfg->has_admin) {
@@ -157,6 +165,7 @@ int pf_server_run(const pf_server_opts *opts, cfg_bootstrap *cfg)
         pf_hostset_unref(s->hostsets[i]);
     pf_server_state_free(s);
     pf_server_stats_free(s);
+    pf_tls_store_free(tls);
     uv_loop_close(&s->loop);
     uv_sem_destroy(&s->start_sem);
     free(s->hostsets);

@@ -33,7 +33,7 @@ pf_stream *pf_stream_new(pf_worker *w, const pf_server_codec_ops *codec, void *c
     s->codec = codec;
     s->codec_conn = codec_conn;
     s->listener = listener;
-    s->hcm = &listener->hcm;
+    s->hcm = &listener->chains[0].hcm;    /* the codec sets the chain's (dc->hcm) */
     s->listener_index = (size_t)(listener - w->cfg->listeners);
     s->free_next = NULL;
     s->timer.data = s;
@@ -55,6 +55,7 @@ void pf_stream_free(pf_stream *s)
 {
     pf_worker *w = s->w;
     uv_timer_stop(&s->timer);
+    pf_outq_clear(&s->retry_body, &w->chunks);
     pf_arena_reset(&s->arena);
     if (w->n_stream_free >= STREAM_CACHE_MAX || w->stopping) {
         uv_close((uv_handle_t *)&s->timer, on_timer_closed);
@@ -77,7 +78,7 @@ void pf_stream_cache_destroy(pf_worker *w)
 
 void pf_stream_flags_str(uint32_t flags, char *buf, size_t len)
 {
-    static const char *const names[] = { "NR", "UF", "UH", "UT", "UC", "UR", "DC", "DPE", "UPE" };
+    static const char *const names[] = { "NR", "UF", "UH", "UT", "UC", "UR", "DC", "DPE", "UPE", "NC", "URX" };
     size_t used = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

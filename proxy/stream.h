@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "proxy/arena.h"
 #include "proxy/http.h"
+#include "proxy/outq.h"
 
 struct pf_worker;
 struct pf_upstream_proto;
@@ -56,6 +57,8 @@ enum {
     PF_RF_DC = 1 << 6,  /* downstream connection termination */
     PF_RF_DPE = 1 << 7, /* downstream protocol error */
     PF_RF_UPE = 1 << 8, /* upstream protocol error */
+    PF_RF_NC = 1 << 9,  /* no cluster found (cluster_header named none) */
+    PF_RF_URX = 1 << 10, /* upstream retry limit exceeded */
 };
 
 struct pf_stream {
@@ -81,6 +84,13 @@ struct pf_stream {
     /* routing and upstream */
     const cfg_route *route;
     size_t cluster;
+    /* set by proxy/route_action.c; all in the arena or the config */
+    const cfg_virtual_host *vhost;          /* the matched virtual host */
+    const cfg_weighted_cluster *wcluster;   /* the weighted_clusters entry picked, or NULL */
+    uint64_t route_hash;                    /* hash_policy result, valid when has_route_hash */
+    bool has_route_hash;
+    pf_str set_cookie;                      /* hash_policy cookie for the response, or {0} */
+    pf_str redirect_location;               /* redirect route: the Location value */
     void *up;                       /* the upstream protocol's per-stream state, or NULL */
     const struct pf_upstream_proto *uproto;
     const struct pf_cluster_stats *ucs;     /* the routed cluster's stat ids */
@@ -90,6 +100,15 @@ struct pf_stream {
     uint64_t start_ms, upstream_start_ms;
     uint64_t start_ns, upstream_start_ns;   /* uv_hrtime(), for latency histograms */
     uint64_t connect_deadline_ms, route_deadline_ms;   /* 0: not armed */
+    uint64_t try_deadline_ms, retry_at_ms;  /* per_try_timeout; a scheduled retry */
+
+    /* retries (proxy/router.c, proxy/router_retry.c) */
+    pf_outq retry_body;             /* request body kept for a replay (chunks: worker pool) */
+    bool retry_body_overflow;       /* too large to keep: no retries */
+    bool retried_condition;         /* the last attempt failed retriably */
+    uint32_t retries_done;
+    struct sockaddr_storage tried[4];   /* hosts already tried (previous_hosts) */
+    uint8_t n_tried;
 
     /* for stats and access logs */
     uint64_t start_wall_us;         /* CLOCK_REALTIME at stream creation */

@@ -14,6 +14,7 @@
 #include "proxy/log.h"
 #include "proxy/proxy_stats.h"
 #include "proxy/sock.h"
+#include "proxy/tls.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -317,6 +318,8 @@ static pf_uconn *uconn_new(pf_worker *w, pf_pool *p)
     u->parser.data = u;
     u->connecting = true;
     int rc = pf_sock_connect(&u->sock, (const struct sockaddr *)&p->addr);
+    if (rc == 0)    /* TLS hook (proxy/tls.h): no-op for plaintext; on_connect follows the handshake */
+        rc = pf_upstream_tls_start(&u->sock, p->cluster->cfg, p->cluster->index, NULL, 0);
     if (rc != 0) {
         pf_debug("upstream: connect: %s", uv_strerror(rc));
         u->connecting = false;

@@ -18,6 +18,7 @@
 #include "proxy/log.h"
 #include "proxy/proxy_stats.h"
 #include "proxy/sock.h"
+#include "proxy/tls.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -395,7 +396,9 @@ static h2conn *conn_new(pf_worker *w, pf_pool *p)
     PF_HC_ADD(c->hc->cx_active, 1);
     c->connect_start_ns = uv_hrtime();
     c->connecting = true;
-    if (pf_sock_connect(&c->sock, (const struct sockaddr *)&p->addr) != 0) {
+    if (pf_sock_connect(&c->sock, (const struct sockaddr *)&p->addr) != 0 ||
+        /* TLS hook (proxy/tls.h): no-op for plaintext; on_connect follows the handshake */
+        pf_upstream_tls_start(&c->sock, p->cluster->cfg, p->cluster->index, NULL, 0) != 0) {
         c->closing = true;
         pf_sock_close(&c->sock);
         return NULL;

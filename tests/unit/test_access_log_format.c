@@ -204,9 +204,9 @@ static const char *render_json(const char *yaml_fields, bool omit)
         fprintf(stderr, "config: %s\n", err);
         return "<error>";
     }
-    CHECK(b->listeners[0].hcm.n_access_logs == 1);
+    CHECK(b->listeners[0].chains[0].hcm.n_access_logs == 1);
     pf_alog_buf buf = { 0 };
-    CHECK(pf_access_log_render(&b->listeners[0].hcm.access_logs[0], st, &boot, 1226, &buf) == 0);
+    CHECK(pf_access_log_render(&b->listeners[0].chains[0].hcm.access_logs[0], st, &boot, 1226, &buf) == 0);
     snprintf(out, sizeof out, "%.*s", (int)buf.n, buf.p ? buf.p : "");
     pf_alog_buf_free(&buf);
     cfg_free(b);
@@ -379,7 +379,7 @@ static void test_config(void)
         fprintf(stderr, "%s\n", err);
     CHECK(rc == 0);
     if (b) {
-        const cfg_hcm *h = &b->listeners[0].hcm;
+        const cfg_hcm *h = &b->listeners[0].chains[0].hcm;
         CHECK(h->n_access_logs == 4);
         CHECK(h->access_logs[0].sink == CFG_ALOG_SINK_FILE);
         CHECK(!strcmp(h->access_logs[0].path, "/a"));

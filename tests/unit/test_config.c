@@ -120,11 +120,11 @@ static void test_base(void)
     const cfg_listener *l = &b->listeners[0];
     CHECK(strcmp(l->name, "l1") == 0);
     CHECK(strcmp(l->address.address, "127.0.0.1") == 0 && l->address.port == 8080);
-    CHECK(strcmp(l->hcm.stat_prefix, "s") == 0);
-    CHECK(l->hcm.codec_type == CFG_CODEC_AUTO);
-    CHECK(l->hcm.max_request_headers_kb == 60);
-    CHECK(l->hcm.route_config.name == NULL);
-    const cfg_route *r = &l->hcm.route_config.vhosts[0].routes[0];
+    CHECK(strcmp(l->chains[0].hcm.stat_prefix, "s") == 0);
+    CHECK(l->chains[0].hcm.codec_type == CFG_CODEC_AUTO);
+    CHECK(l->chains[0].hcm.max_request_headers_kb == 60);
+    CHECK(l->chains[0].hcm.route_config.name == NULL);
+    const cfg_route *r = &l->chains[0].hcm.route_config.vhosts[0].routes[0];
     CHECK(r->action == CFG_ACTION_ROUTE && r->match_kind == CFG_MATCH_PREFIX);
     CHECK(strcmp(r->match_value, "/") == 0);
     CHECK(strcmp(r->cluster, "c1") == 0 && r->cluster_index == 0);
@@ -152,8 +152,8 @@ static void test_default(void)
     CHECK(b->n_listeners == 3 && b->n_clusters == 2);
     CHECK(!strcmp(b->listeners[0].name, "main") && b->listeners[0].address.port == 10000);
     CHECK(!strcmp(b->listeners[0].address.address, "0.0.0.0"));
-    CHECK(!strcmp(b->listeners[0].hcm.stat_prefix, "ingress_http"));
-    const cfg_route *r = &b->listeners[0].hcm.route_config.vhosts[0].routes[0];
+    CHECK(!strcmp(b->listeners[0].chains[0].hcm.stat_prefix, "ingress_http"));
+    const cfg_route *r = &b->listeners[0].chains[0].hcm.route_config.vhosts[0].routes[0];
     CHECK(r->action == CFG_ACTION_ROUTE && r->cluster == NULL && r->n_weighted == 2);
     CHECK(!strcmp(r->weighted[0].name, "stable") && r->weighted[0].weight == 90);
     CHECK(!strcmp(r->weighted[1].name, "canary") && r->weighted[1].weight == 10);
@@ -161,10 +161,10 @@ static void test_default(void)
     CHECK(r->total_weight == 100);
     CHECK(!strcmp(b->listeners[1].name, "stable_demo") && b->listeners[1].address.port == 10001);
     CHECK(!strcmp(b->listeners[2].name, "canary_demo") && b->listeners[2].address.port == 10002);
-    const cfg_route *d = &b->listeners[1].hcm.route_config.vhosts[0].routes[0];
+    const cfg_route *d = &b->listeners[1].chains[0].hcm.route_config.vhosts[0].routes[0];
     CHECK(d->action == CFG_ACTION_DIRECT && d->direct_status == 200);
     CHECK(d->direct_body_len == 18 && !memcmp(d->direct_body, "hello from stable\n", 18));
-    d = &b->listeners[2].hcm.route_config.vhosts[0].routes[0];
+    d = &b->listeners[2].chains[0].hcm.route_config.vhosts[0].routes[0];
     CHECK(d->direct_body && !strcmp(d->direct_body, "hello from canary\n"));
     for (size_t i = 0; i < 2; i++) {
         const cfg_cluster *c = &b->clusters[i];
@@ -233,10 +233,10 @@ static void test_errors(void)
                "t.yaml:24:22: static_resources.clusters[0].connect_timeout: invalid duration "
                "'1m'");
     expect_err("regex match",
-               subst("{prefix: \"/\"}", "{safe_regex: {regex: \".*\"}}"),
-               "t.yaml:17:25: static_resources.listeners[0].filter_chains[0].filters[0]."
-               "typed_config.route_config.virtual_hosts[0].routes[0].match.safe_regex: "
-               "not supported yet: field 'safe_regex'");
+               subst("{prefix: \"/\"}", "{safe_regex: {regex: \"a(\"}}"),
+               "t.yaml:17:45: static_resources.listeners[0].filter_chains[0].filters[0]."
+               "typed_config.route_config.virtual_hosts[0].routes[0].match.safe_regex.regex: "
+               "invalid regex at offset 2: missing closing parenthesis");
     expect_err("wrong @type",
                subst("http_connection_manager.v3.HttpConnectionManager\n",
                      "http_connection_manager.v3.HttpConnectionManagr\n"),
@@ -267,10 +267,10 @@ static void test_errors(void)
                      "          stat_prefix: s\n          max_request_headers_kb: 0\n"),
                "t.yaml:12:35: static_resources.listeners[0].filter_chains[0].filters[0]."
                "typed_config.max_request_headers_kb: value 0 out of range [1, 8192]");
-    expect_err("two filter chains",
+    expect_err("empty filter chain",
                subst("    - filters:\n", "    - {filters: []}\n    - filters:\n"),
-               "t.yaml:8:7: static_resources.listeners[0].filter_chains[1]: not supported "
-               "yet: more than one filter chain");
+               "t.yaml:7:17: static_resources.listeners[0].filter_chains[0].filters: must "
+               "contain the envoy.filters.network.http_connection_manager filter");
     expect_err("udp",
                subst("port_value: 8080}", "port_value: 8080, protocol: UDP}"),
                "t.yaml:5:72: static_resources.listeners[0].address.socket_address.protocol: "
@@ -384,7 +384,7 @@ static void test_durations(void)
     b = expect_ok("route timeout 0s", subst("route: {cluster: c1}",
                                             "route: {cluster: c1, timeout: 0s}"));
     if (b) {
-        CHECK(b->listeners[0].hcm.route_config.vhosts[0].routes[0].timeout_ms == 0);
+        CHECK(b->listeners[0].chains[0].hcm.route_config.vhosts[0].routes[0].timeout_ms == 0);
         cfg_free(b);
     }
     expect_err("duration map nanos",
@@ -439,9 +439,9 @@ static void test_json(void)
     CHECK(b->has_admin && b->admin.port == 9901);
     const cfg_listener *l = &b->listeners[0];
     CHECK(!strcmp(l->address.address, "::1"));
-    CHECK(l->hcm.codec_type == CFG_CODEC_HTTP2 && l->hcm.max_request_headers_kb == 96);
-    CHECK(!strcmp(l->hcm.route_config.name, "rc"));
-    const cfg_virtual_host *vh = &l->hcm.route_config.vhosts[0];
+    CHECK(l->chains[0].hcm.codec_type == CFG_CODEC_HTTP2 && l->chains[0].hcm.max_request_headers_kb == 96);
+    CHECK(!strcmp(l->chains[0].hcm.route_config.name, "rc"));
+    const cfg_virtual_host *vh = &l->chains[0].hcm.route_config.vhosts[0];
     CHECK(vh->n_domains == 2 && !strcmp(vh->domains[1], "*.example.org"));
     CHECK(vh->n_routes == 2);
     const cfg_route *r = &vh->routes[0];
