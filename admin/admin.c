@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "admin/admin_access_log.h"
 #include "admin/admin_http.h"
 #include "proxy/http.h"
 #include "proxy/log.h"
@@ -22,6 +24,7 @@
 struct pf_admin {
     pf_server *srv;
     uv_tcp_t tcp;
+    admin_alog *alog;               /* admin.access_log; NULL when not configured */
     pf_queue conns;                 /* admin_conn.link */
     bool stopping, listener_closed;
 };
@@ -50,8 +53,10 @@ typedef struct admin_write {
 /* The admin is freed when its listener and every connection are closed. */
 static void admin_maybe_free(pf_admin *a)
 {
-    if (a->listener_closed && pf_queue_empty(&a->conns))
+    if (a->listener_closed && pf_queue_empty(&a->conns)) {
+        admin_alog_close(a->alog);
         free(a);
+    }
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -278,6 +283,9 @@ static void handle(admin_conn *c, bool keep)
     }
     c->url[plen] = '\0';
     admin_response rs = {.status = 200, .content_type = ADMIN_CT_TEXT, .body = SBUF_INIT};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t start_ms = uv_now(c->tcp.loop);
     admin_dispatch(&rq, &rs);
     admin_params_free(rq.params, rq.n_params);
     if (rs.body.oom) {
@@ -286,7 +294,21 @@ static void handle(admin_conn *c, bool keep)
         rs.content_type = ADMIN_CT_TEXT;
         sbuf_puts(&rs.body, "out of memory\n");
     }
+    int status = rs.status;
+    size_t bytes = rs.body.n;
     respond(c, &rs, keep);
+    if (c->admin->alog) {
+        struct sockaddr_storage peer, local;
+        int len = sizeof peer;
+        uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &len);
+        len = sizeof local;
+        uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&local, &len);
+        if (q)
+            c->url[plen] = '?';     /* log the target with its query, as Envoy */
+        admin_alog_write(c->admin->alog, rq.method, c->url, status, bytes,
+                         (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u,
+                         uv_now(c->tcp.loop) - start_ms, &peer, &local);
+    }
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t n)
@@ -385,7 +407,9 @@ int pf_admin_start(pf_server *srv, const cfg_socket_address *addr, pf_admin **ou
     pf_queue_init(&a->conns);
     uv_tcp_init(&srv->loop, &a->tcp);
     a->tcp.data = a;
-    int rc = uv_tcp_bind(&a->tcp, (const struct sockaddr *)&ss, 0);
+    int rc = admin_alog_open(srv->cfg, &a->alog) ? UV_EACCES : 0;
+    if (rc == 0)
+        rc = uv_tcp_bind(&a->tcp, (const struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&a->tcp, 128, on_connection);
     if (rc != 0) {

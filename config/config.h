@@ -112,6 +112,8 @@ typedef struct cfg_bootstrap {
     bool has_admin;
     cfg_socket_address admin;
     cfg_stats_config stats;
+    struct cfg_access_log *admin_access_logs;   /* admin.access_log(_path); owned */
+    size_t n_admin_access_logs;
     struct cfg_runtime *runtime;        /* layered_runtime; owned; NULL when absent */
     cfg_listener *listeners;
     size_t n_listeners;

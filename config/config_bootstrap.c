@@ -31,9 +31,8 @@ static const char *const boot_unsupported[] = {
     "listener_manager", "application_log_config", "grpc_async_client_manager_config",
     "memory_allocator_manager", "runtime", NULL};
 
-static const char *const admin_handled[] = {"address", NULL};
-static const char *const admin_ignored[] = {"access_log_path", "access_log",
-                                            "profile_path", NULL};
+static const char *const admin_handled[] = {"address", "access_log", "access_log_path", NULL};
+static const char *const admin_ignored[] = {"profile_path", NULL};
 static const char *const admin_unsupported[] = {"socket_options",
                                                 "ignore_global_conn_limit", NULL};
 
@@ -398,6 +397,39 @@ static int parse_listeners(cfg_ctx *c, const yn_node *seq)
     return 0;
 }
 
+/* admin.access_log (loggers as on the HTTP connection manager) and the
+ * deprecated admin.access_log_path (a file in Envoy's default format). */
+static int parse_admin_logs(cfg_ctx *c, const yn_node *admin)
+{
+    cfg_hcm logs = {0};
+    int rc = cfg_parse_access_logs(c, admin, &logs);
+    c->b->admin_access_logs = logs.access_logs;
+    c->b->n_admin_access_logs = logs.n_access_logs;
+    char *path = NULL;
+    if (rc || (rc = cfg_get_str(c, admin, "access_log_path", false, &path)) != 0 || !path)
+        return rc;
+    if (strcmp(path, "/dev/null") == 0) {
+        free(path);
+        return 0;
+    }
+    size_t n = c->b->n_admin_access_logs;
+    struct cfg_access_log *v = realloc(c->b->admin_access_logs, (n + 1) * sizeof *v);
+    if (!v) {
+        free(path);
+        return cfg_err(c, admin, "out of memory");
+    }
+    c->b->admin_access_logs = v;
+    memset(&v[n], 0, sizeof v[n]);
+    v[n].sink = CFG_ALOG_SINK_FILE;
+    v[n].path = path;
+    c->b->n_admin_access_logs = n + 1;
+    char err[256];
+    if (cfg_alog_compile(CFG_ALOG_DEFAULT_FORMAT, strlen(CFG_ALOG_DEFAULT_FORMAT), &v[n].text, err,
+                         sizeof err) != 0)
+        return cfg_err(c, admin, "access_log_path: %s", err);
+    return 0;
+}
+
 static int parse_bootstrap(cfg_ctx *c, const yn_node *root)
 {
     static const cfg_fields f = {boot_handled, boot_ignored, boot_unsupported};
@@ -421,6 +453,8 @@ static int parse_bootstrap(cfg_ctx *c, const yn_node *root)
                 cfg_pop(c, m2);
             }
         }
+        if (!rc)
+            rc = parse_admin_logs(c, admin);
         cfg_pop(c, m);
         if (rc)
             return rc;
@@ -449,6 +483,7 @@ void cfg_free(cfg_bootstrap *b)
     if (!b)
         return;
     free(b->admin.address);
+    cfg_access_logs_free(b->admin_access_logs, b->n_admin_access_logs);
     for (size_t i = 0; i < b->n_listeners; i++) {
         cfg_listener *l = &b->listeners[i];
         free(l->name);

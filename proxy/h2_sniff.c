@@ -49,7 +49,7 @@ static void sniff_on_read(void *ctx, const char *data, size_t n)
     sniff *sn = ctx;
     size_t want = H2_CLIENT_PREFACE_LEN - sn->n;
     size_t k = n < want ? n : want;
-    if (memcmp(data, H2_CLIENT_PREFACE + sn->n, k) != 0) {
+    if (memcmp(data, &H2_CLIENT_PREFACE[sn->n], k) != 0) {
         sniff_switch(sn, &h1_server_codec, data, n);
         return;
     }
