@@ -28,8 +28,14 @@ for f in build-fuzz/tests/fuzz_*; do
   work=$(mktemp -d)
   [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
   echo "-- $name"
-  "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 "$work" 2>&1 | tail -n 3
-  rm -rf "$work"
+  log="$work.log"
+  if ! (cd "$work" && "$OLDPWD/$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
+          -rss_limit_mb=2048 . > "$log" 2>&1); then
+    tail -n 80 "$log"          # the report: what crashed, where, and the input
+    exit 1
+  fi
+  tail -n 2 "$log"
+  rm -rf "$work" "$log"
 done
 
 # ---- packaging (issue 7): docker/, packaging/, tests/packaging/ ----

@@ -127,6 +127,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += (size_t)n;
     }
     shutdown(fd, SHUT_WR);
+    /* Close with RST: a TIME_WAIT per input would exhaust the ephemeral
+     * ports after ~28k runs and make connect() fail. */
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     char buf[65536];
     struct pollfd p = { .fd = fd, .events = POLLIN };
     while (poll(&p, 1, 2000) > 0) {
