@@ -24,6 +24,9 @@ typedef struct pf_admin_host_stats {
     struct sockaddr_storage addr;
     uint64_t cx_active, cx_total, rq_total, rq_active;
     uint64_t cx_connect_fail, rq_error, rq_success, rq_timeout;
+    uint32_t weight, priority;
+    unsigned flags;                 /* PF_HOST_* (proxy/cluster.h) */
+    const char *region, *zone, *sub_zone;   /* the config's; never NULL */
 } pf_admin_host_stats;
 
 /* Implemented by proxy/ (proxy/server_hosts.c), main thread only: fills out

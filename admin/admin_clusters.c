@@ -1,10 +1,13 @@
 /* /clusters and /listeners, text and ?format=json, in Envoy's shapes. */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "admin/admin.h"
 #include "admin/admin_http.h"
+#include "config/cluster_config.h"
+#include "proxy/cluster.h"
 #include "proxy/server.h"
 
 #define MAX_HOSTS_SHOWN 4096
@@ -44,6 +47,28 @@ static const char *hostname_of(const cfg_cluster *c)
     return "";
 }
 
+/* Envoy's health_flags: "healthy" or "/failed_active_hc/failed_outlier_check/..." */
+static void health_flags(unsigned f, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (!f) {
+        snprintf(buf, len, "healthy");
+        return;
+    }
+    size_t n = 0;
+    if (f & PF_HOST_FAILED_ACTIVE_HC)
+        n += (size_t)snprintf(buf + n, len - n, "/failed_active_hc");
+    if ((f & PF_HOST_FAILED_OUTLIER) && n < len)
+        n += (size_t)snprintf(buf + n, len - n, "/failed_outlier_check");
+    if ((f & PF_HOST_PENDING_ACTIVE_HC) && n < len)
+        snprintf(buf + n, len - n, "/pending_active_hc");
+}
+
+static const cfg_cb_thresholds *thresholds(const cfg_cluster *c, int p)
+{
+    return c->lb ? &c->lb->cb[p] : &cfg_cluster_lb_defaults.cb[p];
+}
+
 static void clusters_text(pf_server *srv, sbuf *b, pf_admin_host_stats *hs)
 {
     static const char *const prio[] = {"default", "high"};
@@ -52,10 +77,12 @@ static void clusters_text(pf_server *srv, sbuf *b, pf_admin_host_stats *hs)
         const char *n = c->name;
         sbuf_printf(b, "%s::observability_name::%s\n", n, n);
         for (int p = 0; p < 2; p++) {
-            sbuf_printf(b, "%s::%s_priority::max_connections::1024\n", n, prio[p]);
-            sbuf_printf(b, "%s::%s_priority::max_pending_requests::1024\n", n, prio[p]);
-            sbuf_printf(b, "%s::%s_priority::max_requests::1024\n", n, prio[p]);
-            sbuf_printf(b, "%s::%s_priority::max_retries::3\n", n, prio[p]);
+            const cfg_cb_thresholds *t = thresholds(c, p);
+            sbuf_printf(b, "%s::%s_priority::max_connections::%u\n", n, prio[p], t->max_connections);
+            sbuf_printf(b, "%s::%s_priority::max_pending_requests::%u\n", n, prio[p],
+                        t->max_pending_requests);
+            sbuf_printf(b, "%s::%s_priority::max_requests::%u\n", n, prio[p], t->max_requests);
+            sbuf_printf(b, "%s::%s_priority::max_retries::%u\n", n, prio[p], t->max_retries);
         }
         sbuf_printf(b, "%s::added_via_api::false\n", n);
         size_t nh = pf_server_cluster_hosts(srv, i, hs, MAX_HOSTS_SHOWN);
@@ -75,13 +102,15 @@ static void clusters_text(pf_server *srv, sbuf *b, pf_admin_host_stats *hs)
             sbuf_printf(b, "%s::%s::rq_timeout::%llu\n", n, a, (unsigned long long)s->rq_timeout);
             sbuf_printf(b, "%s::%s::rq_total::%llu\n", n, a, (unsigned long long)s->rq_total);
             sbuf_printf(b, "%s::%s::hostname::%s\n", n, a, hostname_of(c));
-            sbuf_printf(b, "%s::%s::health_flags::healthy\n", n, a);
-            sbuf_printf(b, "%s::%s::weight::1\n", n, a);
-            sbuf_printf(b, "%s::%s::region::\n", n, a);
-            sbuf_printf(b, "%s::%s::zone::\n", n, a);
-            sbuf_printf(b, "%s::%s::sub_zone::\n", n, a);
+            char hf[96];
+            health_flags(s->flags, hf, sizeof hf);
+            sbuf_printf(b, "%s::%s::health_flags::%s\n", n, a, hf);
+            sbuf_printf(b, "%s::%s::weight::%u\n", n, a, s->weight);
+            sbuf_printf(b, "%s::%s::region::%s\n", n, a, s->region);
+            sbuf_printf(b, "%s::%s::zone::%s\n", n, a, s->zone);
+            sbuf_printf(b, "%s::%s::sub_zone::%s\n", n, a, s->sub_zone);
             sbuf_printf(b, "%s::%s::canary::false\n", n, a);
-            sbuf_printf(b, "%s::%s::priority::0\n", n, a);
+            sbuf_printf(b, "%s::%s::priority::%u\n", n, a, s->priority);
             sbuf_printf(b, "%s::%s::success_rate::-1\n", n, a);
             sbuf_printf(b, "%s::%s::local_origin_success_rate::-1\n", n, a);
         }
@@ -128,23 +157,47 @@ static void clusters_json(pf_server *srv, sbuf *b, pf_admin_host_stats *hs)
             metric(b, &first, "rq_total", s->rq_total, false);
             metric(b, &first, "cx_active", s->cx_active, true);
             metric(b, &first, "rq_active", s->rq_active, true);
-            sbuf_puts(b, "],\"health_status\":{\"eds_health_status\":\"HEALTHY\"},"
-                         "\"weight\":1");
+            /* proto3 JSON: false booleans and zero values are left out. */
+            sbuf_puts(b, "],\"health_status\":{");
+            if (s->flags & PF_HOST_FAILED_ACTIVE_HC)
+                sbuf_puts(b, "\"failed_active_health_check\":true,");
+            if (s->flags & PF_HOST_FAILED_OUTLIER)
+                sbuf_puts(b, "\"failed_outlier_check\":true,");
+            if (s->flags & PF_HOST_PENDING_ACTIVE_HC)
+                sbuf_puts(b, "\"pending_active_hc\":true,");
+            sbuf_printf(b, "\"eds_health_status\":\"HEALTHY\"},\"weight\":%u", s->weight);
+            if (s->priority)
+                sbuf_printf(b, ",\"priority\":%u", s->priority);
             const char *hn = hostname_of(c);
             if (hn[0]) {
                 sbuf_puts(b, ",\"hostname\":");
                 admin_json_str(b, hn);
             }
-            sbuf_puts(b, ",\"locality\":{}}");
+            sbuf_puts(b, ",\"locality\":{");
+            bool lf = true;
+            const char *lk[3] = {"region", "zone", "sub_zone"};
+            const char *lv[3] = {s->region, s->zone, s->sub_zone};
+            for (int k = 0; k < 3; k++) {
+                if (!lv[k][0])
+                    continue;
+                sbuf_printf(b, "%s\"%s\":", lf ? "" : ",", lk[k]);
+                admin_json_str(b, lv[k]);
+                lf = false;
+            }
+            sbuf_puts(b, "}}");
         }
         if (nh)
             sbuf_puts(b, "]");
-        sbuf_puts(b, ",\"circuit_breakers\":{\"thresholds\":["
-                     "{\"max_connections\":1024,\"max_pending_requests\":1024,"
-                     "\"max_requests\":1024,\"max_retries\":3},"
-                     "{\"priority\":\"HIGH\",\"max_connections\":1024,"
-                     "\"max_pending_requests\":1024,\"max_requests\":1024,\"max_retries\":3}]},"
-                     "\"observability_name\":");
+        const cfg_cb_thresholds *t0 = thresholds(c, 0), *t1 = thresholds(c, 1);
+        sbuf_printf(b, ",\"circuit_breakers\":{\"thresholds\":["
+                       "{\"max_connections\":%u,\"max_pending_requests\":%u,"
+                       "\"max_requests\":%u,\"max_retries\":%u},"
+                       "{\"priority\":\"HIGH\",\"max_connections\":%u,"
+                       "\"max_pending_requests\":%u,\"max_requests\":%u,\"max_retries\":%u}]},"
+                       "\"observability_name\":",
+                    t0->max_connections, t0->max_pending_requests, t0->max_requests,
+                    t0->max_retries, t1->max_connections, t1->max_pending_requests,
+                    t1->max_requests, t1->max_retries);
         admin_json_str(b, c->name);
         sbuf_puts(b, "}");
     }

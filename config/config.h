@@ -44,6 +44,12 @@ typedef struct cfg_hcm {
     struct cfg_access_log *access_logs; /* owned; freed by cfg_access_logs_free() */
     size_t n_access_logs;
     cfg_http2 http2;                    /* HTTP/2 options, stream_idle_timeout (config_http2.c) */
+    /* http_filters in order, the router last (config/filter_config.h); owned,
+     * freed by cfg_http_filters_free().  n_filters counts the router too:
+     * n_filters == 1 means no filter before the router (the fast path). */
+    struct cfg_http_filter *filters;
+    size_t n_filters;
+    uint32_t buffer_limit;              /* per-stream body buffer limit for filters (1 MiB) */
 } cfg_hcm;
 
 struct cfg_tls_server;                  /* config/tls_config.h */
@@ -72,9 +78,16 @@ typedef enum cfg_cluster_type {
     CFG_CLUSTER_LOGICAL_DNS,
 } cfg_cluster_type;
 
+/* Order matches lb_sup in config/config_cluster.c. */
 typedef enum cfg_lb_policy {
     CFG_LB_ROUND_ROBIN,
+    CFG_LB_LEAST_REQUEST,
+    CFG_LB_RING_HASH,
+    CFG_LB_RANDOM,
+    CFG_LB_MAGLEV,
 } cfg_lb_policy;
+
+struct cfg_cluster_lb;                  /* config/cluster_config.h */
 
 typedef struct cfg_cluster {
     char *name;
@@ -93,6 +106,10 @@ typedef struct cfg_cluster {
     uint32_t h2_initial_connection_window;  /* default 268435456 (Envoy) */
     /* HttpProtocolOptions.upstream_http_protocol_options */
     bool auto_sni, auto_san_validation;
+    /* Endpoint weights / priorities / localities, health_checks, outlier_detection,
+     * circuit_breakers, LB options (config/cluster_config.h); owned; set by the
+     * loader (NULL in hand-built configs: defaults apply). */
+    struct cfg_cluster_lb *lb;
 } cfg_cluster;
 
 typedef struct cfg_stats_config {

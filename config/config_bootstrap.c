@@ -2,6 +2,7 @@
  * cfg_free(). */
 #include "config/config_internal.h"
 #include "config/access_log_config.h"
+#include "config/filter_config.h"
 #include "config/runtime_config.h"
 #include "config/tls_config.h"
 
@@ -13,7 +14,6 @@
 #define HCM_TYPE "type.googleapis.com/envoy.extensions.filters.network." \
                  "http_connection_manager.v3.HttpConnectionManager"
 #define HCM_NAME "envoy.filters.network.http_connection_manager"
-#define ROUTER_TYPE "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 
 static const char *const boot_handled[] = {"admin", "static_resources", "layered_runtime",
                                             "stats_config", "stats_flush_interval", NULL};
@@ -89,15 +89,6 @@ static const char *const hcm_unsupported[] = {
     "add_proxy_protocol_connection_state", "http1_safe_max_connection_duration",
     "max_request_headers_count", NULL};
 
-static const char *const hf_handled[] = {"name", "typed_config", NULL};
-static const char *const hf_unsupported[] = {"config_discovery", "is_optional", "disabled",
-                                             NULL};
-static const char *const router_handled[] = {"@type", NULL};
-static const char *const router_unsupported[] = {
-    "dynamic_stats", "start_child_span", "upstream_log", "upstream_log_options",
-    "suppress_envoy_headers", "strict_check_headers", "respect_expected_rq_timeout",
-    "suppress_grpc_request_failure_code_stats", "upstream_http_filters", NULL};
-
 static const char *const codec_known[] = {"AUTO", "HTTP1", "HTTP2", "HTTP3", NULL};
 static const char *const codec_sup[] = {"AUTO", "HTTP1", "HTTP2", NULL};
 
@@ -117,44 +108,11 @@ static int check_type_url(cfg_ctx *c, const yn_node *tc, const char *want)
     return rc;
 }
 
-static int parse_http_filters(cfg_ctx *c, const yn_node *hcm)
+/* http_filters: the filter list and the per-route filter configs are
+ * parsed by config/config_http_filters.c. */
+static int parse_http_filters(cfg_ctx *c, const yn_node *hcm, cfg_hcm *h)
 {
-    static const cfg_fields hff = {hf_handled, NULL, hf_unsupported};
-    static const cfg_fields rf = {router_handled, NULL, router_unsupported};
-    const yn_node *hfs = cfg_get(hcm, "http_filters");
-    if (!hfs)
-        return cfg_err(c, hcm, "missing required field 'http_filters' "
-                               "(must contain envoy.filters.http.router)");
-    size_t n, m = cfg_push(c, "http_filters");
-    int rc = cfg_expect_seq(c, hfs, &n);
-    if (!rc && n == 0)
-        rc = cfg_err(c, hfs, "must contain envoy.filters.http.router");
-    for (size_t i = 0; i < n && !rc; i++) {
-        const yn_node *hf = hfs->items[i];
-        size_t mi = cfg_push_idx(c, i);
-        char *name = NULL;
-        if ((rc = cfg_check_map(c, hf, &hff)) == 0 &&
-            (rc = cfg_get_str(c, hf, "name", true, &name)) == 0) {
-            const yn_node *tc = cfg_get(hf, "typed_config");
-            if (!tc) {
-                rc = cfg_err(c, hf, "missing required field 'typed_config' "
-                                    "(expected @type %s)", ROUTER_TYPE);
-            } else {
-                size_t mt = cfg_push(c, "typed_config");
-                if (tc->kind != YN_MAP)
-                    rc = cfg_err(c, tc, "expected a map");
-                else if ((rc = check_type_url(c, tc, ROUTER_TYPE)) == 0)
-                    rc = cfg_check_map(c, tc, &rf);
-                cfg_pop(c, mt);
-            }
-            if (!rc && i + 1 != n)
-                rc = cfg_err(c, hf, "the router filter must be the last http filter");
-        }
-        free(name);
-        cfg_pop(c, mi);
-    }
-    cfg_pop(c, m);
-    return rc;
+    return cfg_parse_http_filters(c, hcm, h);
 }
 
 static int parse_hcm(cfg_ctx *c, const yn_node *tc, cfg_hcm *h)
@@ -178,7 +136,7 @@ static int parse_hcm(cfg_ctx *c, const yn_node *tc, cfg_hcm *h)
     if (rc || (rc = cfg_parse_access_logs(c, tc, h)) != 0 ||
         (rc = cfg_parse_hcm_http2(c, tc, &h->http2)) != 0)
         return rc;
-    return parse_http_filters(c, tc);
+    return parse_http_filters(c, tc, h);
 }
 
 static int parse_filter_chain(cfg_ctx *c, const yn_node *fc, cfg_filter_chain *ch,
@@ -496,6 +454,7 @@ void cfg_free(cfg_bootstrap *b)
             free(ch->hcm.stat_prefix);
             cfg_free_route_config(&ch->hcm.route_config);
             cfg_access_logs_free(ch->hcm.access_logs, ch->hcm.n_access_logs);
+            cfg_http_filters_free(ch->hcm.filters, ch->hcm.n_filters);
         }
         free(l->chains);
     }

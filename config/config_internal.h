@@ -81,6 +81,10 @@ struct cfg_retry_policy;
 int cfg_parse_retry_policy(cfg_ctx *c, const yn_node *n, struct cfg_retry_policy **out);
 /* A cluster's HTTP protocol to its hosts (config/config_http_protocol.c). */
 int cfg_parse_cluster_http_protocol(cfg_ctx *c, const yn_node *cluster, cfg_cluster *cl);
+/* common_lb_config, *_lb_config, circuit_breakers, outlier_detection into cl->lb
+ * (config/config_lb.c), and health_checks (config/config_health.c). */
+int cfg_parse_cluster_lb(cfg_ctx *c, const yn_node *cluster, cfg_cluster *cl);
+int cfg_parse_health_checks(cfg_ctx *c, const yn_node *cluster, cfg_cluster *cl);
 int cfg_parse_route_config(cfg_ctx *c, const yn_node *rc, cfg_route_config *out);
 void cfg_free_route_config(cfg_route_config *rc);
 void cfg_free_cluster(cfg_cluster *cl);

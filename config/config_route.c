@@ -3,6 +3,7 @@
  * config_route_match.c, RouteAction and RedirectAction in
  * config_route_action.c, header mutations in config_route_headers.c. */
 #include "config/config_route_internal.h"
+#include "config/filter_config.h"
 #include "config/retry_config.h"
 
 #include <errno.h>
@@ -23,10 +24,10 @@ static const char *const rc_unsupported[] = {
 
 static const char *const vh_handled[] = {
     "name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
-    "response_headers_to_add", "response_headers_to_remove", NULL};
+    "response_headers_to_add", "response_headers_to_remove", "typed_per_filter_config", NULL};
 static const char *const vh_unsupported[] = {
     "matcher", "require_tls", "virtual_clusters", "rate_limits", "cors",
-    "typed_per_filter_config", "include_request_attempt_count",
+    "include_request_attempt_count",
     "include_attempt_count_in_response", "retry_policy", "retry_policy_typed_config",
     "hedge_policy", "include_is_timeout_retry_header", "per_request_buffer_limit_bytes",
     "request_mirror_policies", "metadata", NULL};
@@ -34,10 +35,10 @@ static const char *const vh_unsupported[] = {
 static const char *const route_handled[] = {
     "name", "match", "route", "direct_response", "redirect", "request_headers_to_add",
     "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove",
-    NULL};
+    "typed_per_filter_config", NULL};
 static const char *const route_ignored[] = {"metadata", NULL};
 static const char *const route_unsupported[] = {
-    "filter_action", "non_forwarding_action", "decorator", "typed_per_filter_config",
+    "filter_action", "non_forwarding_action", "decorator",
     "tracing", "per_request_buffer_limit_bytes", "stat_prefix", NULL};
 
 static const char *const dr_handled[] = {"status", "body", NULL};
@@ -55,6 +56,7 @@ static void free_route(cfg_route *r)
     free(r->direct_body);
     cfg_route_free_mutations(&r->req_mut);
     cfg_route_free_mutations(&r->resp_mut);
+    cfg_per_filter_free(r->per_filter, r->n_per_filter);
 }
 
 void cfg_free_route_config(cfg_route_config *rc)
@@ -69,6 +71,7 @@ void cfg_free_route_config(cfg_route_config *rc)
         free(vh->domain_lens);
         cfg_route_free_mutations(&vh->req_mut);
         cfg_route_free_mutations(&vh->resp_mut);
+        cfg_per_filter_free(vh->per_filter, vh->n_per_filter);
         for (size_t j = 0; j < vh->n_routes; j++)
             free_route(&vh->routes[j]);
         free(vh->routes);
@@ -159,8 +162,10 @@ static int parse_route(cfg_ctx *c, const yn_node *n, cfg_route *r)
                                               "request_headers_to_remove", false,
                                               &r->req_mut)) != 0)
         return rc;
-    return cfg_route_parse_mutations(c, n, "response_headers_to_add",
-                                     "response_headers_to_remove", true, &r->resp_mut);
+    if ((rc = cfg_route_parse_mutations(c, n, "response_headers_to_add",
+                                        "response_headers_to_remove", true, &r->resp_mut)) != 0)
+        return rc;
+    return cfg_parse_per_filter_config(c, n, &r->per_filter, &r->n_per_filter);
 }
 
 static int parse_vhost(cfg_ctx *c, const yn_node *n, cfg_virtual_host *vh)
@@ -197,7 +202,8 @@ static int parse_vhost(cfg_ctx *c, const yn_node *n, cfg_virtual_host *vh)
     if ((rc = cfg_route_parse_mutations(c, n, "request_headers_to_add",
                                         "request_headers_to_remove", false, &vh->req_mut)) != 0 ||
         (rc = cfg_route_parse_mutations(c, n, "response_headers_to_add",
-                                        "response_headers_to_remove", true, &vh->resp_mut)) != 0)
+                                        "response_headers_to_remove", true, &vh->resp_mut)) != 0 ||
+        (rc = cfg_parse_per_filter_config(c, n, &vh->per_filter, &vh->n_per_filter)) != 0)
         return rc;
     const yn_node *routes = cfg_get(n, "routes");
     size_t nr;

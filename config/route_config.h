@@ -249,6 +249,9 @@ typedef struct cfg_route {
 
     cfg_header_mutations req_mut, resp_mut;
     struct cfg_retry_policy *retry;     /* route.retry_policy; owned; NULL when absent */
+    /* typed_per_filter_config (config/filter_config.h); owned */
+    struct cfg_per_filter *per_filter;
+    size_t n_per_filter;
 } cfg_route;
 
 typedef struct cfg_virtual_host {
@@ -259,6 +262,8 @@ typedef struct cfg_virtual_host {
     cfg_route *routes;
     size_t n_routes;
     cfg_header_mutations req_mut, resp_mut;
+    struct cfg_per_filter *per_filter;  /* typed_per_filter_config; owned */
+    size_t n_per_filter;
 } cfg_virtual_host;
 
 typedef struct cfg_route_config {

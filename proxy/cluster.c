@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/cluster_config.h"
+#include "proxy/cluster_mgr.h"
+#include "proxy/host_stats.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -13,13 +16,57 @@ pf_hostset *pf_hostset_new(size_t n)
     pf_hostset *hs = calloc(1, sizeof *hs + n * sizeof hs->addrs[0]);
     if (!hs)
         return NULL;
-    if (!(hs->slots = calloc(n + 1, sizeof *hs->slots))) {
+    hs->slots = calloc(n + 1, sizeof *hs->slots);
+    hs->info = calloc(n + 1, sizeof *hs->info);
+    if (!hs->slots || !hs->info) {
+        free(hs->slots);
+        free(hs->info);
         free(hs);
         return NULL;
     }
+    for (size_t i = 0; i < n; i++)
+        hs->info[i] = (pf_host_info){.weight = 1, .locality = UINT32_MAX};
     atomic_init(&hs->refs, 1);
     hs->n = n;
     return hs;
+}
+
+pf_hostset *pf_hostset_clone(const pf_hostset *src)
+{
+    pf_hostset *hs = pf_hostset_new(src->n);
+    if (!hs)
+        return NULL;
+    memcpy(hs->addrs, src->addrs, src->n * sizeof src->addrs[0]);
+    memcpy(hs->slots, src->slots, src->n * sizeof src->slots[0]);
+    memcpy(hs->info, src->info, src->n * sizeof src->info[0]);
+    return hs;
+}
+
+void pf_hostset_apply_endpoints(pf_hostset *hs, const cfg_cluster *cfg, const uint32_t *endpoint_of)
+{
+    const cfg_cluster_lb *lb = cfg->lb;
+    if (!lb || !lb->endpoints)
+        return;
+    for (size_t i = 0; i < hs->n; i++) {
+        size_t k = SIZE_MAX;
+        if (endpoint_of) {
+            k = endpoint_of[i];
+        } else {
+            for (size_t e = 0; e < cfg->n_endpoints && k == SIZE_MAX; e++) {
+                struct sockaddr_storage a;
+                if (pf_sockaddr_from(cfg->endpoints[e].address, cfg->endpoints[e].port, &a) == 0 &&
+                    memcmp(&a, &hs->addrs[i], sizeof a) == 0)
+                    k = e;
+            }
+        }
+        if (k >= cfg->n_endpoints)
+            continue;
+        const cfg_lb_endpoint *m = &lb->endpoints[k];
+        hs->info[i].weight = m->weight ? m->weight : 1;
+        hs->info[i].priority = m->priority;
+        hs->info[i].locality = m->locality;
+        hs->info[i].hc_port = m->hc_port;
+    }
 }
 
 pf_hostset *pf_hostset_ref(pf_hostset *hs)
@@ -31,7 +78,9 @@ pf_hostset *pf_hostset_ref(pf_hostset *hs)
 void pf_hostset_unref(pf_hostset *hs)
 {
     if (hs && atomic_fetch_sub_explicit(&hs->refs, 1, memory_order_acq_rel) == 1) {
+        pf_lb_free_prio(hs);
         free(hs->slots);
+        free(hs->info);
         free(hs);
     }
 }
@@ -64,6 +113,7 @@ pf_hostset *pf_hostset_from_static(const cfg_cluster *cfg)
         if (pf_sockaddr_from(cfg->endpoints[i].address, cfg->endpoints[i].port, &hs->addrs[k]) == 0)
             k++;
     hs->n = k;
+    pf_hostset_apply_endpoints(hs, cfg, NULL);
     return hs;
 }
 
@@ -106,15 +156,24 @@ static pf_pool *pool_find_or_add(pf_cluster_rt *c, const struct sockaddr_storage
 
 void pf_cluster_rt_set_hostset(pf_worker *w, pf_cluster_rt *c, pf_hostset *hs)
 {
-    (void)w;
+    c->breakers = pf_cluster_mgr_breakers(w->server, c->index);
     pf_pool **pools = hs->n ? calloc(hs->n, sizeof *pools) : NULL;
     size_t k = 0;
-    for (size_t i = 0; i < hs->n && pools; i++) {
+    bool ok = pools || !hs->n;
+    for (size_t i = 0; i < hs->n && ok; i++) {
         pf_pool *p = pool_find_or_add(c, &hs->addrs[i]);
         if (p) {
             p->slot = hs->slots[i];
             pools[k++] = p;
+        } else {
+            ok = false;
         }
+    }
+    if (!ok || pf_lb_rt_reset(&c->lb, hs) != 0) {
+        /* Out of memory: keep the previous host set. */
+        free(pools);
+        pf_hostset_unref(hs);
+        return;
     }
     /* Hosts that left the set keep no idle connections. */
     for (pf_queue *q = c->pools.next; q != &c->pools; q = q->next) {
@@ -132,11 +191,40 @@ void pf_cluster_rt_set_hostset(pf_worker *w, pf_cluster_rt *c, pf_hostset *hs)
     c->n_pools = k;
 }
 
-pf_pool *pf_cluster_pick(pf_cluster_rt *c)
+static uint64_t worker_random(void *arg)
 {
-    if (c->n_pools == 0)
+    return pf_worker_random(arg);
+}
+
+typedef struct pick_arg {
+    pf_worker *w;
+    pf_cluster_rt *c;
+} pick_arg;
+
+static uint64_t arg_random(void *arg)
+{
+    return worker_random(((pick_arg *)arg)->w);
+}
+
+/* Requests this worker has in flight to host i (LEAST_REQUEST). */
+static int64_t arg_active(void *arg, uint32_t i)
+{
+    pick_arg *a = arg;
+    pf_host_counters *hc = pf_host_counters_of(a->c->hosts, a->w->id, a->c->hs->slots[i]);
+    return atomic_load_explicit(&hc->rq_active, memory_order_relaxed);
+}
+
+pf_pool *pf_cluster_pick(pf_worker *w, pf_cluster_rt *c, const uint64_t *hash, bool *panic)
+{
+    if (c->n_pools == 0 || !c->hs)
         return NULL;
-    return c->host_pools[c->rr++ % c->n_pools];
+    pick_arg a = {w, c};
+    pf_lb_ctx ctx = {.random = arg_random, .arg = &a, .active = arg_active,
+                     .has_hash = hash != NULL, .hash = hash ? *hash : 0};
+    int i = pf_lb_choose(c->hs, &c->lb, &ctx);
+    if (panic)
+        *panic = ctx.panic;
+    return i < 0 ? NULL : c->host_pools[i];
 }
 
 void pf_cluster_rt_destroy(pf_cluster_rt *c)
@@ -150,6 +238,30 @@ void pf_cluster_rt_destroy(pf_cluster_rt *c)
     free(c->host_pools);
     c->host_pools = NULL;
     c->n_pools = 0;
+    pf_lb_rt_free(&c->lb);
     pf_hostset_unref(c->hs);
     c->hs = NULL;
+}
+
+/* Envoy's thresholds are global across workers: one relaxed atomic per
+ * resource and cluster, as Envoy's ResourceManager. */
+bool pf_breakers_overflow(pf_cluster_rt *c, const pf_pool *p)
+{
+    if (!c->breakers)
+        return false;
+    const cfg_cb_thresholds *t =
+        c->cfg->lb ? &c->cfg->lb->cb[0] : &cfg_cluster_lb_defaults.cb[0];
+    if (atomic_load_explicit(&c->breakers->rq_active, memory_order_relaxed) >= t->max_requests)
+        return true;
+    /* HTTP/1.1 without an idle connection: the request will wait for one. */
+    return c->proto == &pf_upstream_h1 && p->n_idle == 0 &&
+           atomic_load_explicit(&c->breakers->rq_pending, memory_order_relaxed) >=
+               t->max_pending_requests;
+}
+
+void pf_breakers_add(pf_cluster_rt *c, bool pending, int64_t delta)
+{
+    if (c->breakers)
+        atomic_fetch_add_explicit(pending ? &c->breakers->rq_pending : &c->breakers->rq_active,
+                                  delta, memory_order_relaxed);
 }

@@ -18,15 +18,71 @@
 
 struct pf_worker;
 
+/* pf_host_info.flags, as admin /clusters prints them. */
+enum {
+    PF_HOST_FAILED_ACTIVE_HC = 1 << 0,
+    PF_HOST_FAILED_OUTLIER = 1 << 1,
+    PF_HOST_PENDING_ACTIVE_HC = 1 << 2,
+};
+#define PF_HOST_UNHEALTHY (PF_HOST_FAILED_ACTIVE_HC | PF_HOST_FAILED_OUTLIER)
+
+typedef struct pf_host_info {
+    uint32_t weight;                /* load_balancing_weight (>= 1) */
+    uint32_t priority;
+    uint32_t locality;              /* index into cfg->lb->localities; UINT32_MAX: none */
+    uint16_t hc_port;               /* health_check_config.port_value; 0: the host's port */
+    uint16_t flags;                 /* PF_HOST_* */
+} pf_host_info;
+
+/* The hosts of one priority that the balancer may choose from: the healthy
+ * ones, or all of them (panic).  Built on the main thread (proxy/lb.c). */
+typedef struct pf_lb_list {
+    uint32_t n;
+    uint32_t *hosts;                /* [n] indexes into the host set */
+    uint32_t *weights;              /* [n] */
+    uint64_t total_weight;
+    bool weighted;                  /* weights differ */
+    uint64_t *ring_hash;            /* RING_HASH: [ring_n] sorted points ... */
+    uint32_t *ring_host;            /* ... and the list index owning each */
+    uint32_t ring_n;
+    uint32_t *maglev;               /* MAGLEV: [maglev_n] list indexes */
+    uint32_t maglev_n;
+} pf_lb_list;
+
+typedef struct pf_lb_prio {
+    pf_lb_list healthy, all;
+    uint32_t load;                  /* percent of requests sent to this priority */
+    uint32_t n_healthy, n_total;
+    bool panic;                     /* below healthy_panic_threshold: use `all` */
+} pf_lb_prio;
+
 typedef struct pf_hostset {
     atomic_int refs;
     size_t n;
     uint32_t *slots;                /* [n] host stats slot of each address (proxy/host_stats.h) */
+    pf_host_info *info;             /* [n] weight, priority, locality, health */
+    pf_lb_prio *prio;               /* [n_prio], built by pf_hostset_build_lb */
+    uint32_t n_prio;
+    cfg_lb_policy policy;
+    uint32_t choice_count;          /* LEAST_REQUEST */
     struct sockaddr_storage addrs[];
 } pf_hostset;
 
-/* Returns a host set with room for n addresses and one reference. */
+/* Returns a host set with room for n addresses (weight 1, priority 0, no
+ * locality, healthy) and one reference. */
 pf_hostset *pf_hostset_new(size_t n);
+/* Main thread, before publishing: sets every host's weight / priority /
+ * locality / health-check port from the cluster's endpoint k when its
+ * address matches cfg->endpoints[k] (DNS hosts: the endpoint they came
+ * from, endpoint_of[i], may be NULL for "use address match"). */
+void pf_hostset_apply_endpoints(pf_hostset *hs, const cfg_cluster *cfg, const uint32_t *endpoint_of);
+/* Main thread: builds the per-priority lists, loads, panic flags and
+ * hash tables from hs->info.  Returns 0 or -ENOMEM. */
+int pf_hostset_build_lb(pf_hostset *hs, const cfg_cluster *cfg);
+/* Frees what pf_hostset_build_lb built. */
+void pf_lb_free_prio(pf_hostset *hs);
+/* A copy of hs (addresses, slots, info) without LB tables, one reference. */
+pf_hostset *pf_hostset_clone(const pf_hostset *hs);
 pf_hostset *pf_hostset_ref(pf_hostset *hs);
 void pf_hostset_unref(pf_hostset *hs);
 
@@ -41,15 +97,46 @@ typedef struct pf_pool {
     size_t n_idle, n_active;        /* n_active: open connections of either protocol */
 } pf_pool;
 
+/* A worker's mutable balancer state for its current host set. */
+typedef struct pf_lb_rt {
+    uint32_t *rr;                   /* [2 * n_prio] round-robin counters (healthy, all) */
+    int64_t *cur;                   /* smooth weighted RR current weights, per list entry */
+    size_t *cur_off;                /* [2 * n_prio] offsets into cur */
+} pf_lb_rt;
+
+/* What a pick needs from the request and the worker. */
+typedef struct pf_lb_ctx {
+    uint64_t (*random)(void *arg);
+    void *arg;
+    int64_t (*active)(void *arg, uint32_t host);    /* LEAST_REQUEST: requests in flight */
+    bool has_hash;
+    uint64_t hash;
+    bool panic;                     /* out: the chosen priority was in panic */
+} pf_lb_ctx;
+
+/* Chooses a host of hs: a priority by load, then by hs->policy among its
+ * healthy hosts (or all in panic).  Returns the host index or -1. */
+int pf_lb_choose(const pf_hostset *hs, pf_lb_rt *rt, pf_lb_ctx *ctx);
+/* (Re)allocates rt for hs; returns 0 or -ENOMEM. */
+int pf_lb_rt_reset(pf_lb_rt *rt, const pf_hostset *hs);
+void pf_lb_rt_free(pf_lb_rt *rt);
+
+/* Circuit breaker counters of one cluster, shared by every worker (relaxed
+ * atomics, as Envoy's ResourceManager); owned by the server. */
+typedef struct pf_breakers {
+    _Atomic int64_t rq_active, rq_pending, retries_active;
+} pf_breakers;
+
 typedef struct pf_cluster_rt {
     const cfg_cluster *cfg;
     size_t index;                   /* in cfg->clusters and the cluster stat ids */
     const struct pf_upstream_proto *proto;  /* HTTP/1.1 or HTTP/2 to the hosts */
     struct pf_host_table *hosts;    /* the server's per-host counters; not owned */
     pf_hostset *hs;                 /* one reference; NULL until resolved */
-    pf_pool **host_pools;           /* one pool per usable address of hs */
+    pf_pool **host_pools;           /* [hs->n]: one pool per host of hs */
     size_t n_pools;
-    uint32_t rr;
+    pf_lb_rt lb;
+    pf_breakers *breakers;          /* the server's; not owned; NULL: no limits */
     pf_queue pools;                 /* every pool ever made; freed at worker exit */
 } pf_cluster_rt;
 
@@ -57,8 +144,15 @@ void pf_cluster_rt_init(pf_cluster_rt *c, const cfg_cluster *cfg, size_t index,
                         struct pf_host_table *hosts);
 /* Takes ownership of one reference to hs. */
 void pf_cluster_rt_set_hostset(struct pf_worker *w, pf_cluster_rt *c, pf_hostset *hs);
-/* Round robin over the current host set; NULL when it is empty. */
-pf_pool *pf_cluster_pick(pf_cluster_rt *c);
+/* Picks a host with the cluster's lb_policy.  hash: the route's hash
+ * policy result (RING_HASH, MAGLEV), or NULL.  *panic is set when the
+ * chosen priority was in panic.  NULL when no host can be chosen. */
+pf_pool *pf_cluster_pick(struct pf_worker *w, pf_cluster_rt *c, const uint64_t *hash, bool *panic);
+/* Circuit breakers: true when a request to p would overflow max_requests
+ * or max_pending_requests (503 UO). */
+bool pf_breakers_overflow(pf_cluster_rt *c, const pf_pool *p);
+/* Counts a request in (delta 1) or out (-1): active, or pending a connection. */
+void pf_breakers_add(pf_cluster_rt *c, bool pending, int64_t delta);
 /* Closes idle connections and frees pools (worker shutdown). */
 void pf_cluster_rt_destroy(pf_cluster_rt *c);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proxy/cluster.h"
+#include "proxy/cluster_mgr.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
 #include "proxy/server_stats.h"
@@ -21,6 +22,7 @@ struct pf_dns_cluster {
     uv_timer_t timer;
     size_t endpoint;                /* endpoint being resolved this round */
     struct sockaddr_storage addrs[DNS_MAX_ADDRS];
+    uint32_t endpoint_of[DNS_MAX_ADDRS];    /* the endpoint each address came from */
     size_t n_addrs;
     bool initial, in_flight, stopped;
 };
@@ -48,8 +50,10 @@ static void collect(pf_dns_cluster *d, const struct addrinfo *res, uint16_t port
         bool dup = false;
         for (size_t i = 0; i < d->n_addrs && !dup; i++)
             dup = memcmp(&d->addrs[i], &ss, sizeof ss) == 0;
-        if (!dup)
+        if (!dup) {
+            d->endpoint_of[d->n_addrs] = (uint32_t)d->endpoint;
             d->addrs[d->n_addrs++] = ss;
+        }
         if (d->cfg->type == CFG_CLUSTER_LOGICAL_DNS)
             break;
     }
@@ -70,19 +74,10 @@ static void publish(pf_dns_cluster *d)
     if (!hs)
         return;
     memcpy(hs->addrs, d->addrs, d->n_addrs * sizeof d->addrs[0]);
-    pf_hostset_unref(srv->hostsets[d->idx]);
-    srv->hostsets[d->idx] = hs;
-    pf_server_stats_membership(srv, d->idx, hs);
+    pf_hostset_apply_endpoints(hs, d->cfg, d->endpoint_of);
     pf_info("cluster '%s': %zu host(s) from DNS", d->cfg->name, hs->n);
-    for (int i = 0; i < srv->workers_started; i++) {
-        pf_msg *m = calloc(1, sizeof *m);
-        if (!m)
-            continue;
-        m->kind = PF_MSG_HOSTSET;
-        m->cluster = d->idx;
-        m->hostset = pf_hostset_ref(hs);
-        pf_worker_post(&srv->workers[i], m);
-    }
+    /* Health, balancer tables and posting to the workers: proxy/cluster_mgr.c. */
+    pf_cluster_mgr_set_members(srv, d->idx, hs);
 }
 
 static void on_timer(uv_timer_t *t)

@@ -6,6 +6,7 @@
 
 #include "proxy/access_log.h"
 #include "admin/stats.h"
+#include "filters/filter.h"
 #include "proxy/grpc.h"
 #include "proxy/log.h"
 #include "proxy/proxy_stats.h"
@@ -52,13 +53,24 @@ static void record_stream_stats(pf_stream *s)
     stats_add(sh, ls->tx_bytes_total, s->bytes_sent);
 }
 
+/* Frees s, unless a filter chain call is on the stack: the chain frees it
+ * when it unwinds (filters/filter.h). */
+static void stream_release(pf_stream *s)
+{
+    if (s->fc && !pf_filter_chain_release(s->fc))
+        return;
+    pf_stream_free(s);
+}
+
 static void stream_finish(pf_stream *s)
 {
-    record_stream_stats(s);
-    access_log(s);
-    pf_access_log_emit(s);
+    if (!s->internal) {
+        record_stream_stats(s);
+        access_log(s);
+        pf_access_log_emit(s);
+    }
     s->codec->stream_done(s);
-    pf_stream_free(s);
+    stream_release(s);
 }
 
 void hcm_maybe_finish(pf_stream *s)
@@ -80,10 +92,12 @@ void hcm_on_stream_reset(pf_stream *s, uint32_t flags)
 {
     s->response_flags |= flags;
     router_abort(s);
-    record_stream_stats(s);
-    access_log(s);
-    pf_access_log_emit(s);
-    pf_stream_free(s);
+    if (!s->internal) {
+        record_stream_stats(s);
+        access_log(s);
+        pf_access_log_emit(s);
+    }
+    stream_release(s);
 }
 
 /* ---- local replies ---- */
@@ -104,6 +118,10 @@ static void grpc_local_reply(pf_stream *s, int status, const char *body, size_t 
                     grpc_encode_message(&s->arena, body, blen));
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("date"), hcm_date(s->w));
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
+    if (s->fc) {
+        pf_filter_encode_headers(s->fc, true);
+        return;
+    }
     s->resp_headers_sent = true;
     s->codec->encode_headers(s, true);
     s->resp_end = true;
@@ -116,12 +134,12 @@ static void local_reply(pf_stream *s, int status, const char *body, size_t blen,
     s->response_flags |= flags;
     if (s->up)
         router_abort(s);
-    if (s->resp_headers_sent) {
+    if (s->resp_headers_sent || (s->fc && pf_filter_encoding(s->fc))) {
         s->codec->reset(s);         /* too late to answer: cut the stream */
         return;
     }
     s->resp_hdrs = (pf_hdrs){ 0 };
-    if (grpc_is_request(s)) {
+    if (grpc_is_request(s) && !s->internal) {
         grpc_local_reply(s, status, body, blen);
         return;
     }
@@ -136,6 +154,13 @@ static void local_reply(pf_stream *s, int status, const char *body, size_t blen,
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("date"), hcm_date(s->w));
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
     route_action_apply_response(s);         /* Location, Set-Cookie, *_headers_to_add */
+    if (s->fc) {
+        /* The body may live on the caller's stack: the chain copies what it holds. */
+        s->bytes_sent += blen;
+        if (pf_filter_encode_headers(s->fc, blen == 0) && blen)
+            pf_filter_encode_data(s->fc, body, blen, true);
+        return;
+    }
     s->resp_headers_sent = true;
     s->codec->encode_headers(s, blen == 0);
     s->bytes_sent += blen;
@@ -154,6 +179,15 @@ void hcm_local_reply(pf_stream *s, int status, const char *body, uint32_t flags)
 
 void hcm_encode_headers(pf_stream *s, bool end)
 {
+    if (s->internal) {
+        s->resp_headers_sent = true;
+        s->codec->encode_headers(s, end);
+        if (end) {
+            s->resp_end = true;
+            hcm_maybe_finish(s);
+        }
+        return;
+    }
     pf_hdrs_strip_hop_by_hop(&s->resp_hdrs);
     pf_hdrs_remove_lit(&s->resp_hdrs, "server");
     char t[24];
@@ -162,6 +196,13 @@ void hcm_encode_headers(pf_stream *s, bool end)
     pf_str ts;
     pf_arena_dup(&s->arena, &ts, t, (size_t)n);
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("x-envoy-upstream-service-time"), ts);
+    if (s->fc) {
+        /* Route response mutations belong to the router (before the filters);
+         * the server header to the connection manager (after them). */
+        route_action_apply_response(s);
+        pf_filter_encode_headers(s->fc, end);
+        return;
+    }
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
     route_action_apply_response(s);         /* Set-Cookie, response_headers_to_add/remove */
     s->resp_headers_sent = true;
@@ -175,6 +216,10 @@ void hcm_encode_headers(pf_stream *s, bool end)
 void hcm_encode_data(pf_stream *s, const char *p, size_t n, bool end)
 {
     s->bytes_sent += n;
+    if (s->fc) {
+        pf_filter_encode_data(s->fc, p, n, end);
+        return;
+    }
     s->codec->encode_data(s, p, n, end);
     if (end) {
         s->resp_end = true;
@@ -185,9 +230,84 @@ void hcm_encode_data(pf_stream *s, const char *p, size_t n, bool end)
 void hcm_encode_trailers(pf_stream *s)
 {
     pf_hdrs_strip_hop_by_hop(&s->resp_trailers);
+    if (s->fc) {
+        pf_filter_encode_trailers(s->fc);
+        return;
+    }
     s->codec->encode_trailers(s);
     s->resp_end = true;
     hcm_maybe_finish(s);
+}
+
+/* ---- the filter chain's terminals (filters/filter_chain.c) ---- */
+
+void hcm__send_headers(pf_stream *s, bool end)
+{
+    pf_hdrs_remove_lit(&s->resp_hdrs, "server");
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
+    s->resp_headers_sent = true;
+    s->codec->encode_headers(s, end);
+    if (end) {
+        s->resp_end = true;
+        hcm_maybe_finish(s);
+    }
+}
+
+void hcm__send_data(pf_stream *s, const char *p, size_t n, bool end)
+{
+    s->codec->encode_data(s, p, n, end);
+    if (end) {
+        s->resp_end = true;
+        hcm_maybe_finish(s);
+    }
+}
+
+void hcm__send_trailers(pf_stream *s)
+{
+    s->codec->encode_trailers(s);
+    s->resp_end = true;
+    hcm_maybe_finish(s);
+}
+
+void hcm__reply_unfiltered(pf_stream *s, int status, const char *body)
+{
+    router_abort(s);
+    if (s->resp_headers_sent) {
+        s->codec->reset(s);
+        return;
+    }
+    size_t blen = strlen(body);
+    s->resp_hdrs = (pf_hdrs){ 0 };
+    s->status = status;
+    char cl[24];
+    int cln = snprintf(cl, sizeof cl, "%zu", blen);
+    pf_str cls;
+    pf_arena_dup(&s->arena, &cls, cl, (size_t)cln);
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("content-length"), cls);
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("content-type"), PF_STR("text/plain"));
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("date"), hcm_date(s->w));
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
+    s->resp_headers_sent = true;
+    s->codec->encode_headers(s, false);
+    s->codec->encode_data(s, body, blen, true);
+    s->resp_end = true;
+    hcm_maybe_finish(s);
+}
+
+void hcm__prepare_filter_reply(pf_stream *s, size_t blen)
+{
+    if (s->up)
+        router_abort(s);
+    if (!pf_hdrs_get_lit(&s->resp_hdrs, "content-length") && (blen || !s->is_head)) {
+        char cl[24];
+        int cln = snprintf(cl, sizeof cl, "%zu", blen);
+        pf_str cls;
+        pf_arena_dup(&s->arena, &cls, cl, (size_t)cln);
+        pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("content-length"), cls);
+    }
+    if (!pf_hdrs_get_lit(&s->resp_hdrs, "date"))
+        pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("date"), hcm_date(s->w));
+    s->bytes_sent += blen;
 }
 
 void hcm_on_downstream_drain(pf_stream *s)
@@ -248,12 +368,12 @@ static void mark_request_end(pf_stream *s)
     s->req_end_ms = uv_now(&s->w->loop);
 }
 
-void hcm_on_request_headers(pf_stream *s, bool end)
+/* The request headers reached the router (directly, or as the terminal of
+ * the filter chain): answer locally or forward. */
+static void route_request(pf_stream *s, bool end, route_outcome outcome)
 {
-    if (end)
-        mark_request_end(s);
     const cfg_route *r;
-    switch (route_action_select(s)) {
+    switch (outcome) {
     case ROUTE_NOT_FOUND:
         stats_inc(s->w->stats, s->w->ps->chains[s->hcm->index].no_route);
         hcm_local_reply(s, 404, NULL, PF_RF_NR);
@@ -277,20 +397,74 @@ void hcm_on_request_headers(pf_stream *s, bool end)
     router_start(s, end);
 }
 
+void hcm__route_request(pf_stream *s, bool end)
+{
+    route_request(s, end, (route_outcome)pf_filter_route_outcome(s->fc));
+}
+
+void hcm__request_data(pf_stream *s, const char *p, size_t n, bool end)
+{
+    if (n)
+        router_request_data(s, p, n);
+    if (end) {
+        router_request_end(s);
+        hcm_maybe_finish(s);
+    }
+}
+
+void hcm__request_trailers(pf_stream *s)
+{
+    router_request_trailers(s);
+}
+
+void hcm_on_request_headers(pf_stream *s, bool end)
+{
+    if (end)
+        mark_request_end(s);
+    if (s->hcm->n_filters > 1) {
+        /* Envoy's connection manager headers come before the filters; the
+         * route is chosen now (per-route filter configs) and acted on when
+         * the request reaches the router. */
+        route_outcome o = route_action_select(s);
+        if (!pf_hdrs_get_lit(&s->req_hdrs, "x-forwarded-proto"))
+            pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-forwarded-proto"), s->scheme);
+        add_request_id(s);
+        if ((s->fc = pf_filter_chain_new(s)) != NULL) {
+            pf_filter_decode_headers(s->fc, end);
+            return;
+        }
+        route_request(s, end, o);
+        return;
+    }
+    route_request(s, end, route_action_select(s));
+}
+
 void hcm_on_request_data(pf_stream *s, const char *p, size_t n)
 {
+    if (s->fc) {
+        pf_filter_decode_data(s->fc, p, n, false);
+        return;
+    }
     router_request_data(s, p, n);
 }
 
 void hcm_on_request_trailers(pf_stream *s)
 {
     mark_request_end(s);
+    if (s->fc) {
+        pf_filter_decode_trailers(s->fc);
+        return;
+    }
     router_request_trailers(s);
 }
 
 void hcm_on_request_end(pf_stream *s)
 {
     mark_request_end(s);
+    if (s->fc) {
+        pf_filter_decode_data(s->fc, NULL, 0, true);
+        return;
+    }
     router_request_end(s);
     hcm_maybe_finish(s);
 }

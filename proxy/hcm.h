@@ -35,6 +35,22 @@ void hcm_encode_trailers(pf_stream *s);
 /* Marks the response finished and frees s if the request ended too. */
 void hcm_maybe_finish(pf_stream *s);
 
+/* ---- terminals of the HTTP filter chain (filters/filter_chain.c) ---- */
+
+/* The request headers passed every filter: route (pf_filter_route_outcome)
+ * and answer locally or start the router. */
+void hcm__route_request(pf_stream *s, bool end);
+void hcm__request_data(pf_stream *s, const char *p, size_t n, bool end);
+void hcm__request_trailers(pf_stream *s);
+/* The response passed every filter: to the downstream codec. */
+void hcm__send_headers(pf_stream *s, bool end);
+void hcm__send_data(pf_stream *s, const char *p, size_t n, bool end);
+void hcm__send_trailers(pf_stream *s);
+/* A local reply that bypasses the filters (response buffer overflow). */
+void hcm__reply_unfiltered(pf_stream *s, int status, const char *body);
+/* Completes s->resp_hdrs of a filter's local reply (content-length, date). */
+void hcm__prepare_filter_reply(pf_stream *s, size_t blen);
+
 /* Formats an IMF-fixdate for the `date` header, cached per second. */
 pf_str hcm_date(struct pf_worker *w);
 

@@ -17,6 +17,11 @@
 typedef struct pf_host_counters {
     _Atomic uint64_t cx_total, cx_connect_fail, rq_total, rq_error, rq_success, rq_timeout;
     _Atomic int64_t cx_active, rq_active;
+    /* Outlier detection (proxy/outlier.h): this worker's consecutive failures of
+     * the host, and how many times each reached its threshold (trips); the main
+     * thread compares the trips with what it saw last.  Not summed for admin. */
+    _Atomic uint32_t od_5xx, od_gw, od_local;
+    _Atomic uint64_t od_trip_5xx, od_trip_gw, od_trip_local;
 } pf_host_counters;
 
 typedef struct pf_host_table {

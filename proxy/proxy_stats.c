@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/cluster_config.h"
 #include "config/tls_config.h"
 #include "proxy/tls.h"
+#include "filters/filter.h"
 #include <stdlib.h>
 
 #define NAME_MAX_LEN 512
@@ -165,6 +167,43 @@ static void register_cluster(stats_store *st, const cfg_cluster *c, pf_cluster_s
     cs->lb_healthy_panic = reg(st, stats_counter, p, "lb_healthy_panic");
     if (c->tls)
         register_tls(st, p, &cs->ssl);
+    cs->rq_pending_overflow = reg(st, stats_counter, p, "upstream_rq_pending_overflow");
+    cs->rq_pending_active = reg(st, stats_gauge, p, "upstream_rq_pending_active");
+    cs->cx_overflow = reg(st, stats_counter, p, "upstream_cx_overflow");
+    cs->rq_retry_overflow = reg(st, stats_counter, p, "upstream_rq_retry_overflow");
+    if (c->lb && c->lb->n_hcs) {
+        char h[NAME_MAX_LEN + 16];
+        snprintf(h, sizeof h, "%s.health_check", p);
+        cs->has_hc = true;
+        cs->hc_attempt = reg(st, stats_counter, h, "attempt");
+        cs->hc_success = reg(st, stats_counter, h, "success");
+        cs->hc_failure = reg(st, stats_counter, h, "failure");
+        cs->hc_passive_failure = reg(st, stats_counter, h, "passive_failure");
+        cs->hc_network_failure = reg(st, stats_counter, h, "network_failure");
+        cs->hc_verify_cluster = reg(st, stats_counter, h, "verify_cluster");
+        cs->hc_healthy = reg(st, stats_gauge, h, "healthy");
+        cs->hc_degraded = reg(st, stats_gauge, h, "degraded");
+    }
+    if (c->lb && c->lb->outlier.enabled) {
+        char o[NAME_MAX_LEN + 24];
+        snprintf(o, sizeof o, "%s.outlier_detection", p);
+        cs->has_od = true;
+        cs->od_ejections_active = reg(st, stats_gauge, o, "ejections_active");
+        cs->od_ejections_total = reg(st, stats_counter, o, "ejections_total");
+        cs->od_ejections_overflow = reg(st, stats_counter, o, "ejections_overflow");
+        cs->od_enforced_total = reg(st, stats_counter, o, "ejections_enforced_total");
+        cs->od_enforced_5xx = reg(st, stats_counter, o, "ejections_enforced_consecutive_5xx");
+        cs->od_detected_5xx = reg(st, stats_counter, o, "ejections_detected_consecutive_5xx");
+        cs->od_ejections_consecutive_5xx = reg(st, stats_counter, o, "ejections_consecutive_5xx");
+        cs->od_enforced_gw =
+            reg(st, stats_counter, o, "ejections_enforced_consecutive_gateway_failure");
+        cs->od_detected_gw =
+            reg(st, stats_counter, o, "ejections_detected_consecutive_gateway_failure");
+        cs->od_enforced_local =
+            reg(st, stats_counter, o, "ejections_enforced_consecutive_local_origin_failure");
+        cs->od_detected_local =
+            reg(st, stats_counter, o, "ejections_detected_consecutive_local_origin_failure");
+    }
 }
 
 pf_proxy_stats *pf_proxy_stats_new(stats_store *st, const cfg_bootstrap *cfg)
@@ -175,12 +214,17 @@ pf_proxy_stats *pf_proxy_stats_new(stats_store *st, const cfg_bootstrap *cfg)
     ps->listeners = calloc(cfg->n_listeners + 1, sizeof *ps->listeners);
     ps->chains = calloc(cfg->n_hcms + 1, sizeof *ps->chains);
     ps->clusters = calloc(cfg->n_clusters + 1, sizeof *ps->clusters);
+    ps->n_chains = cfg->n_hcms;
     if (!ps->listeners || !ps->clusters || !ps->chains)
         goto fail;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const cfg_listener *l = &cfg->listeners[i];
-        for (size_t j = 0; j < l->n_chains; j++)
+        for (size_t j = 0; j < l->n_chains; j++) {
             register_listener(st, l, &l->chains[j].hcm, &ps->chains[l->chains[j].hcm.index]);
+            ps->chains[l->chains[j].hcm.index].filter_errors =
+                pf_filter_stats_register(st, &l->chains[j].hcm);
+            ps->has_lua |= ps->chains[l->chains[j].hcm.index].filter_errors != NULL;
+        }
         ps->listeners[i] = ps->chains[l->chains[0].hcm.index];
     }
     for (size_t i = 0; i < cfg->n_clusters; i++)
@@ -194,6 +238,8 @@ pf_proxy_stats *pf_proxy_stats_new(stats_store *st, const cfg_bootstrap *cfg)
     s->memory_heap_size = stats_gauge(st, "server.memory_heap_size");
     s->total_connections = stats_gauge(st, "server.total_connections");
     s->version = stats_gauge(st, "server.version");
+    if (ps->has_lua)
+        ps->lua_memory = stats_gauge(st, "lua.memory_allocated_bytes");
     return ps;
 fail:
     pf_proxy_stats_free(ps);
@@ -205,6 +251,9 @@ void pf_proxy_stats_free(pf_proxy_stats *ps)
     if (!ps)
         return;
     free(ps->listeners);
+    if (ps->chains)
+        for (size_t i = 0; i < ps->n_chains; i++)
+            free(ps->chains[i].filter_errors);
     free(ps->chains);
     free(ps->clusters);
     free(ps);

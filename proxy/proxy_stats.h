@@ -38,6 +38,9 @@ typedef struct pf_listener_stats {
     stat_id no_route, upstream_rq_header_size_431;
     /* HTTP/2 downstream (proxy/h2_server.c) */
     stat_id cx_http2_total, rq_http2_total, rq_idle_timeout, rq_too_many_premature_resets;
+    /* http.<stat_prefix>.lua[.<lua stat_prefix>].errors per http filter index
+     * (filters/lua); owned by ps->chains, NULL without Lua filters */
+    stat_id *filter_errors;
 } pf_listener_stats;
 
 typedef struct pf_cluster_stats {
@@ -51,6 +54,18 @@ typedef struct pf_cluster_stats {
     stat_id membership_healthy, membership_total, membership_change, no_healthy_host;
     stat_id lb_healthy_panic;
     pf_tls_stats ssl;                   /* cluster.<name>.ssl.* */
+    /* Circuit breakers (proxy/router.c) */
+    stat_id rq_pending_overflow, rq_pending_active, cx_overflow, rq_retry_overflow;
+    /* cluster.<name>.health_check.* (proxy/health_check.c); registered when the
+     * cluster has health_checks */
+    bool has_hc;
+    stat_id hc_attempt, hc_success, hc_failure, hc_passive_failure, hc_network_failure,
+            hc_verify_cluster, hc_healthy, hc_degraded;
+    /* cluster.<name>.outlier_detection.* (proxy/outlier.c); registered with outlier_detection */
+    bool has_od;
+    stat_id od_ejections_active, od_ejections_total, od_ejections_overflow,
+            od_enforced_total, od_enforced_5xx, od_detected_5xx, od_enforced_gw, od_detected_gw,
+            od_enforced_local, od_detected_local, od_ejections_consecutive_5xx;
 } pf_cluster_stats;
 
 typedef struct pf_server_stats {
@@ -76,6 +91,9 @@ typedef struct pf_proxy_stats {
     pf_cluster_stats *clusters;     /* [cfg->n_clusters] */
     pf_server_stats server;
     pf_http2_stats http2;
+    size_t n_chains;
+    bool has_lua;
+    stat_id lua_memory;             /* gauge lua.memory_allocated_bytes (when has_lua) */
 } pf_proxy_stats;
 
 /* Registers every data-path stat for cfg.  Returns NULL on allocation failure. */

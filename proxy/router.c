@@ -10,6 +10,7 @@
 #include "proxy/grpc.h"
 #include "proxy/hcm.h"
 #include "proxy/host_stats.h"
+#include "proxy/outlier.h"
 #include "proxy/proxy_stats.h"
 #include "proxy/route_action.h"
 #include "proxy/router_retry.h"
@@ -61,6 +62,7 @@ static void on_stream_timer(uv_timer_t *t)
         if (s->up) {
             stats_inc(s->w->stats, s->ucs->rq_timeout);
             PF_HC_ADD(s->uhc->rq_timeout, 1);
+            pf_outlier_report(s->w, &s->w->clusters[s->cluster], s->uhc, PF_OD_TIMEOUT);
         }
         router_abort(s);
         hcm_local_reply(s, 504, "upstream request timeout", PF_RF_UT);
@@ -97,14 +99,15 @@ static void on_stream_timer(uv_timer_t *t)
 
 /* Picks a host; with retry_host_predicate previous_hosts, one not tried yet
  * when the policy's host_selection_retry_max_attempts allow. */
-static pf_pool *pick_host(pf_stream *s, pf_cluster_rt *c)
+static pf_pool *pick_host(pf_stream *s, pf_cluster_rt *c, bool *panic)
 {
-    pf_pool *p = pf_cluster_pick(c);
+    const uint64_t *hash = s->has_route_hash ? &s->route_hash : NULL;
+    pf_pool *p = pf_cluster_pick(s->w, c, hash, panic);
     const cfg_retry_policy *rp = s->route ? s->route->retry : NULL;
     if (!p || !rp || !rp->previous_hosts || !s->n_tried)
         return p;
     for (uint32_t i = 0; i < rp->host_selection_attempts + c->n_pools && retry_host_tried(s, &p->addr); i++)
-        p = pf_cluster_pick(c);
+        p = pf_cluster_pick(s->w, c, NULL, panic);
     return p;
 }
 
@@ -113,10 +116,20 @@ static void attempt(pf_stream *s, bool end, bool replay)
 {
     pf_worker *w = s->w;
     pf_cluster_rt *c = &w->clusters[s->cluster];
-    pf_pool *p = pick_host(s, c);
+    bool panic = false;
+    pf_pool *p = pick_host(s, c, &panic);
+    if (panic)
+        stats_inc(w->stats, s->ucs->lb_healthy_panic);
     if (!p) {
         stats_inc(w->stats, s->ucs->no_healthy_host);
         hcm_local_reply(s, 503, "no healthy upstream", PF_RF_UH);
+        return;
+    }
+    /* Circuit breakers (max_requests, max_pending_requests): 503 UO. */
+    if (pf_breakers_overflow(c, p)) {
+        stats_inc(w->stats, s->ucs->rq_pending_overflow);
+        hcm_local_reply(s, 503, "upstream connect error or disconnect/reset before headers. "
+                                "reset reason: overflow", PF_RF_UO);
         return;
     }
     s->uhc = pf_host_counters_of(c->hosts, w->id, p->slot);
@@ -141,8 +154,14 @@ static void attempt(pf_stream *s, bool end, bool replay)
     stats_gauge_add(w->stats, s->ucs->rq_active, 1);
     PF_HC_ADD(s->uhc->rq_total, 1);
     PF_HC_ADD(s->uhc->rq_active, 1);
-    if (connecting)
+    pf_breakers_add(c, false, 1);
+    if (connecting) {
+        /* Waiting for a connection: Envoy's pending request. */
         s->connect_deadline_ms = now + c->cfg->connect_timeout_ms;
+        pf_breakers_add(c, true, 1);
+        stats_inc(w->stats, s->ucs->rq_pending_total);
+        stats_gauge_add(w->stats, s->ucs->rq_pending_active, 1);
+    }
     if (replay) {
         for (pf_chunk *ch = s->retry_body.head; ch && s->up; ch = ch->next)
             if (ch->end > ch->start)
@@ -228,9 +247,19 @@ void router_downstream_drained(pf_stream *s)
 
 /* ---- protocol side ---- */
 
+/* A pending request (connect_deadline_ms set) stops being pending. */
+static void pending_done(pf_stream *s)
+{
+    if (!s->connect_deadline_ms)
+        return;
+    s->connect_deadline_ms = 0;
+    pf_breakers_add(&s->w->clusters[s->cluster], true, -1);
+    stats_gauge_add(s->w->stats, s->ucs->rq_pending_active, -1);
+}
+
 void router_on_connected(pf_stream *s)
 {
-    s->connect_deadline_ms = 0;
+    pending_done(s);
     arm_timer(s);
 }
 
@@ -238,6 +267,8 @@ void router_detached(pf_stream *s)
 {
     stats_gauge_add(s->w->stats, s->ucs->rq_active, -1);
     PF_HC_ADD(s->uhc->rq_active, -1);
+    pending_done(s);
+    pf_breakers_add(&s->w->clusters[s->cluster], false, -1);
     s->up = NULL;
     /* The route deadline stays: a retry may follow within it. */
     s->connect_deadline_ms = s->try_deadline_ms = 0;
@@ -256,10 +287,11 @@ void router_upstream_blocked(pf_stream *s, bool blocked)
     s->codec->pause_request(s, blocked);
 }
 
-void router_on_response_headers(pf_stream *s)
+void router_on_response_headers(pf_stream *s, bool end)
 {
     int st = s->status;
     stats_shard *sh = s->w->stats;
+    pf_outlier_report(s->w, &s->w->clusters[s->cluster], s->uhc, st);
     if (st >= 100 && st < 600) {
         stats_inc(sh, s->ucs->rq_code_base + (stat_id)(st - 100));
         stats_inc(sh, s->ucs->rq_xx[st / 100 - 1]);
@@ -267,7 +299,8 @@ void router_on_response_headers(pf_stream *s)
     if (retry_on_response(s)) {
         if (retry_possible(s)) {
             PF_HC_ADD(s->uhc->rq_error, 1);
-            s->uproto->abort(s);        /* this answer is dropped: try again */
+            if (s->up)
+                s->uproto->abort(s);    /* this answer is dropped: try again */
             schedule_retry(s);
             return;
         }
@@ -282,7 +315,9 @@ void router_on_response_headers(pf_stream *s)
         PF_HC_ADD(s->uhc->rq_error, 1);
     else
         PF_HC_ADD(s->uhc->rq_success, 1);
-    hcm_encode_headers(s, false);
+    if (end)
+        stats_record(sh, s->ucs->rq_time, (uv_hrtime() - s->upstream_start_ns) / 1000);
+    hcm_encode_headers(s, end);
 }
 
 bool router_on_response_data(pf_stream *s, const char *p, size_t n)
@@ -306,6 +341,9 @@ void router_on_response_end(pf_stream *s)
 
 void router_on_upstream_error(pf_stream *s, uint32_t flag, const char *reason)
 {
+    if (s->ucs && s->uhc)
+        pf_outlier_report(s->w, &s->w->clusters[s->cluster], s->uhc,
+                          flag & PF_RF_UF ? PF_OD_CONNECT_FAILED : PF_OD_RESET);
     bool retriable = s->ucs && retry_on_failure(s, flag, strstr(reason, "refused") != NULL);
     if (retriable && retry_possible(s)) {
         PF_HC_ADD(s->uhc->rq_error, 1);

@@ -6,6 +6,7 @@
 
 #include "admin/admin.h"
 #include "proxy/cluster.h"
+#include "proxy/cluster_mgr.h"
 #include "proxy/dns.h"
 #include "proxy/log.h"
 #include "proxy/server_state.h"
@@ -69,6 +70,7 @@ static void on_worker_exit(uv_async_t *h)
         return;
     for (size_t i = 0; s->dns && i < s->cfg->n_clusters; i++)
         pf_dns_stop(s->dns[i]);
+    pf_cluster_mgr_stop(s);
     pf_admin_stop(s->admin);
     s->admin = NULL;
     uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -85,19 +87,23 @@ static int start_clusters(pf_server *s)
     s->dns = calloc(cfg->n_clusters + 1, sizeof *s->dns);
     if (!s->hostsets || !s->dns)
         return UV_ENOMEM;
+    int rc = pf_cluster_mgr_init(s);
+    if (rc)
+        return rc;
     for (size_t i = 0; i < cfg->n_clusters; i++) {
         const cfg_cluster *c = &cfg->clusters[i];
         if (c->type == CFG_CLUSTER_STATIC) {
-            if (!(s->hostsets[i] = pf_hostset_from_static(c)))
+            pf_hostset *hs = pf_hostset_from_static(c);
+            if (!hs)
                 return UV_ENOMEM;
-            pf_server_stats_membership(s, i, s->hostsets[i]);
+            pf_cluster_mgr_set_members(s, i, hs);
         } else if (!(s->dns[i] = pf_dns_start(s, i))) {
             return UV_ENOMEM;
         }
     }
     /* Like Envoy's init manager: listeners open once every cluster has
-     * its first host set. */
-    while (s->dns_pending > 0)
+     * its first host set and, with health checks, its first round of them. */
+    while (s->dns_pending > 0 || pf_cluster_mgr_initializing(s))
         uv_run(&s->loop, UV_RUN_ONCE);
     return 0;
 }
@@ -161,8 +167,9 @@ int pf_server_run(const pf_server_opts *opts, cfg_bootstrap *cfg)
 
     for (int i = 0; i < s->workers_started; i++)
         pf_worker_join(&s->workers[i]);
-    for (size_t i = 0; i < cfg->n_clusters; i++)
+    for (size_t i = 0; s->hostsets && i < cfg->n_clusters; i++)
         pf_hostset_unref(s->hostsets[i]);
+    pf_cluster_mgr_free(s);
     pf_server_state_free(s);
     pf_server_stats_free(s);
     pf_tls_store_free(tls);

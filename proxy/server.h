@@ -46,6 +46,7 @@ typedef struct pf_server {
     uv_timer_t stats_timer;         /* stats_flush_interval */
     bool hc_failed;                 /* admin /healthcheck/fail (proxy/server_state.h) */
     struct runtime_loader *runtime; /* layers + current snapshot; main thread; owned */
+    struct pf_cluster_mgr *cm;      /* host health, publishing, breakers (proxy/cluster_mgr.h); owned */
 } pf_server;
 
 /* Runs the server until it has drained and stopped.  Returns the exit code. */

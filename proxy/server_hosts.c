@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "admin/admin.h"
+#include "config/cluster_config.h"
 #include "proxy/cluster.h"
 #include "proxy/host_stats.h"
 #include "proxy/server.h"
@@ -56,7 +57,16 @@ size_t pf_server_cluster_hosts(pf_server *srv, size_t cluster, pf_admin_host_sta
             .rq_total = c.rq_total, .rq_active = (uint64_t)c.rq_active,
             .cx_connect_fail = c.cx_connect_fail, .rq_error = c.rq_error,
             .rq_success = c.rq_success, .rq_timeout = c.rq_timeout,
+            .weight = hs->info[i].weight, .priority = hs->info[i].priority,
+            .flags = hs->info[i].flags, .region = "", .zone = "", .sub_zone = "",
         };
+        const cfg_cluster_lb *lb = srv->cfg->clusters[cluster].lb;
+        if (lb && hs->info[i].locality < lb->n_localities) {
+            const cfg_locality *l = &lb->localities[hs->info[i].locality];
+            out[i].region = l->region;
+            out[i].zone = l->zone;
+            out[i].sub_zone = l->sub_zone;
+        }
     }
     return hs->n;
 }

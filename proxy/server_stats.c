@@ -56,9 +56,9 @@ void pf_server_stats_membership(pf_server *srv, size_t cluster, pf_hostset *hs)
     const pf_cluster_stats *cs = &srv->ps->clusters[cluster];
     size_t n_hosts = hs->n;
     pf_server_hosts_assign(srv, cluster, hs);
-    /* No active health checking yet: every host in the set counts as healthy. */
+    /* membership_healthy counts hosts not failing health checks or ejected;
+     * proxy/cluster_mgr.c sets it with every host set it publishes. */
     stats_gauge_set(srv->stats, cs->membership_total, (int64_t)n_hosts);
-    stats_gauge_set(srv->stats, cs->membership_healthy, (int64_t)n_hosts);
     stats_inc(stats_main_shard(srv->stats), cs->membership_change);
 }
 

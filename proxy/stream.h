@@ -59,6 +59,7 @@ enum {
     PF_RF_UPE = 1 << 8, /* upstream protocol error */
     PF_RF_NC = 1 << 9,  /* no cluster found (cluster_header named none) */
     PF_RF_URX = 1 << 10, /* upstream retry limit exceeded */
+    PF_RF_UO = 1 << 11, /* upstream overflow (circuit breaker) */
 };
 
 struct pf_stream {
@@ -92,6 +93,9 @@ struct pf_stream {
     pf_str set_cookie;                      /* hash_policy cookie for the response, or {0} */
     pf_str redirect_location;               /* redirect route: the Location value */
     void *up;                       /* the upstream protocol's per-stream state, or NULL */
+    struct pf_filter_chain *fc;     /* HTTP filters (filters/filter.h), in the arena; NULL: none */
+    bool internal;                  /* an async client request (proxy/async_client.c): no
+                                       downstream, no stats, no access log */
     const struct pf_upstream_proto *uproto;
     const struct pf_cluster_stats *ucs;     /* the routed cluster's stat ids */
     struct pf_host_counters *uhc;           /* the chosen host's counters (this worker) */

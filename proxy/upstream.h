@@ -54,8 +54,10 @@ void router_downstream_drained(pf_stream *s);
 
 /* The connection serving s is established. */
 void router_on_connected(pf_stream *s);
-/* s->status and s->resp_hdrs hold a final response head. */
-void router_on_response_headers(pf_stream *s);
+/* s->status and s->resp_hdrs hold a final response head.  end: the response
+ * has no body and no trailers (e.g. a gRPC trailers-only answer, which must
+ * stay one HEADERS frame); the protocol detached s before calling. */
+void router_on_response_headers(pf_stream *s, bool end);
 /* Returns false when the downstream is full: the protocol stops reading. */
 bool router_on_response_data(pf_stream *s, const char *p, size_t n);
 /* The response ended (with s->resp_trailers if any).  Call after detaching. */

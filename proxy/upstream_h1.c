@@ -121,7 +121,7 @@ static int on_headers_complete(llhttp_t *p)
         return 0;
     }
     s->status = st;
-    router_on_response_headers(s);
+    router_on_response_headers(s, false);
     if (!u->s)
         return HPE_USER;
     return s->is_head ? 1 : 0;

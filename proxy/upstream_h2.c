@@ -178,7 +178,11 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
         }
         if (!us->in_trailers) {
             us->in_trailers = true;
-            router_on_response_headers(s);
+            if (end) {                  /* headers-only: keep it one frame downstream */
+                router_on_response_headers(us_detach(us), true);
+                return 0;
+            }
+            router_on_response_headers(s, false);
             if (!us->s)
                 return 0;
         }

@@ -8,7 +8,9 @@
 
 #include "admin/runtime.h"
 #include "admin/stats.h"
+#include "filters/filter.h"
 #include "proxy/access_log.h"
+#include "proxy/async_client.h"
 #include "proxy/cluster.h"
 #include "proxy/downstream.h"
 #include "proxy/log.h"
@@ -125,6 +127,7 @@ static void worker_shutdown(pf_worker *w)
         return;
     w->stopping = true;
     pf_downstream_close_all(w);
+    pf_async_calls_abort(w);                    /* Lua httpCall requests */
     for (size_t i = 0; i < w->cfg->n_clusters; i++)
         pf_cluster_rt_destroy(&w->clusters[i]);
     pf_stream_cache_destroy(w);
@@ -228,6 +231,7 @@ int pf_worker_start(pf_worker *w, pf_server *server, int id)
     w->rng[1] = splitmix(&seed);
     pf_queue_init(&w->deferred);
     pf_queue_init(&w->conns);
+    pf_queue_init(&w->async_calls);
     pf_queue_init(&w->dirty);
     pf_chunk_pool_init(&w->chunks, 256);
     pthread_mutex_init(&w->inbox_lock, NULL);
@@ -259,6 +263,8 @@ int pf_worker_start(pf_worker *w, pf_server *server, int id)
     w->ps = server->ps;
     if (!(w->stats = stats_shard_new(server->stats)))
         return UV_ENOMEM;
+    if (pf_filters_worker_init(w) != 0)         /* Lua states, scripts loaded once */
+        return UV_ENOMEM;
     if (pthread_create(&w->thread, NULL, worker_thread, w) != 0)
         return UV_EAGAIN;
     w->thread_started = true;
@@ -280,6 +286,7 @@ void pf_worker_join(pf_worker *w)
             runtime_snapshot_unref(m->runtime);
         free(m);
     }
+    pf_filters_worker_destroy(w);
     uv_loop_close(&w->loop);
     pthread_mutex_destroy(&w->inbox_lock);
     pf_chunk_pool_destroy(&w->chunks);

@@ -77,8 +77,11 @@ typedef struct pf_worker {
 
     pf_queue deferred;                  /* pf_deferred.link */
     pf_queue conns;                     /* downstream connections */
+    pf_queue async_calls;               /* pf_async_call.link (proxy/async_client.c) */
     size_t n_conns;
     struct pf_stream *stream_free;      /* free list of recycled streams */
+    struct pf_lua_worker *lua;          /* filters/lua: this worker's Lua state; owned,
+                                           created in pf_worker_start, closed in pf_worker_join */
     struct pf_access_log_worker *alog;  /* proxy/access_log.c; owned, freed in pf_worker_join */
     struct stats_shard *stats;          /* this worker's stat values; owned by the server's store */
     const struct pf_proxy_stats *ps;    /* stat ids (proxy/proxy_stats.h); shared, immutable */

@@ -8,6 +8,13 @@ scripts/install-deps.sh --test
 JOBS=$(nproc)
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 
+# gRPC / HTTP/2 interop programs (Go echo server + Go/Java/Python clients) into
+# build-interop/bin: tests/integration/test_upstream_h2.py and test_grpc.py use
+# them as upstreams and clients.  Installs its own Debian packages; idempotent
+# (~2 s when nothing changed).
+echo "== interop clients/servers (tests/interop/build.sh)"
+tests/interop/build.sh
+
 echo "== build + tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$JOBS"

@@ -154,8 +154,8 @@ class ConfigErrorsTest(ProxyTestCase):
         self.assertIn("ghost", m.group(4))
 
     def test_unsupported_lb_policy(self):
-        text = base().replace("    type: STATIC\n", "    type: STATIC\n    lb_policy: MAGLEV\n")
-        self.assert_rejected(text, "MAGLEV", "lb_policy")
+        text = base().replace("    type: STATIC\n", "    type: STATIC\n    lb_policy: CLUSTER_PROVIDED\n")
+        self.assert_rejected(text, "CLUSTER_PROVIDED", "lb_policy")
 
     def test_unknown_cluster_type(self):
         text = base().replace("    type: STATIC\n", "    type: EDS_MAGIC\n")

@@ -183,12 +183,13 @@ static void test_errors(void)
                "t.yaml:24:5: static_resources.clusters[0].connect_timeot: unknown field "
                "'connect_timeot'");
     expect_err("not supported field",
-               subst("    connect_timeout: 1s\n", "    health_checks: []\n"),
-               "t.yaml:24:5: static_resources.clusters[0].health_checks: not supported yet");
+               subst("    connect_timeout: 1s\n", "    lb_subset_config: {}\n"),
+               "t.yaml:24:5: static_resources.clusters[0].lb_subset_config: not supported yet");
     expect_err("not supported enum",
-               subst("    connect_timeout: 1s\n", "    lb_policy: LEAST_REQUEST\n"),
+               subst("    connect_timeout: 1s\n", "    lb_policy: CLUSTER_PROVIDED\n"),
                "t.yaml:24:16: static_resources.clusters[0].lb_policy: not supported yet: "
-               "LEAST_REQUEST (supported: ROUND_ROBIN)");
+               "CLUSTER_PROVIDED (supported: ROUND_ROBIN, LEAST_REQUEST, RING_HASH, RANDOM, "
+               "MAGLEV)");
     expect_err("invalid enum",
                subst("    connect_timeout: 1s\n", "    type: STAITC\n"),
                "t.yaml:24:11: static_resources.clusters[0].type: invalid value 'STAITC' "
@@ -246,11 +247,18 @@ static void test_errors(void)
                "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager."
                "v3.HttpConnectionManager)");
     expect_err("other http filter",
-               subst("router.v3.Router}", "lua.v3.Lua}"),
+               subst("router.v3.Router}", "buffer.v3.Buffer}"),
                "t.yaml:21:37: static_resources.listeners[0].filter_chains[0].filters[0]."
                "typed_config.http_filters[0].typed_config.@type: not supported yet: "
-               "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua (supported: "
-               "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router)");
+               "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer (supported: "
+               "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router, "
+               "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua)");
+    expect_err("lua only",
+               subst("router.v3.Router}", "lua.v3.Lua}"),
+               "t.yaml:20:13: static_resources.listeners[0].filter_chains[0].filters[0]."
+               "typed_config.http_filters[0]: non-terminal filter named "
+               "envoy.filters.http.router of type envoy.filters.http.lua is the last filter "
+               "in a http filter chain");
     expect_err("static needs ip",
                subst("{address: 127.0.0.1, port_value: 9000}",
                      "{address: backend, port_value: 9000}"),

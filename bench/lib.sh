@@ -1,0 +1,153 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2016  # bash -c snippets take positional args on purpose
+# Helpers shared by the pilotfish benchmark scripts (run.sh, h2.sh). Source it;
+# it only defines functions. The caller sets:
+#   HOST          address everything listens on (127.0.0.1)
+#   TMP KEEP_TMP  temp dir removed by cleanup() unless KEEP_TMP=1
+#   STARTED_PIDS  array of pids (process trees) cleanup() stops, newest first
+#   ADMIN_PORT    pilotfish admin port (ready_200)
+# and calls install_traps once TMP and STARTED_PIDS exist.
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# All descendants of a pid (via /proc), one per line, not including the pid.
+descendants() {
+    local parent=$1 f stat rest ppid pid _
+    local -a kids=()
+    for f in /proc/[0-9]*/stat; do
+        { read -r stat <"$f"; } 2>/dev/null || continue
+        rest=${stat##*) }            # strip "pid (comm) "
+        read -r _ ppid _ <<<"$rest"
+        if [[ $ppid == "$parent" ]]; then
+            pid=${f#/proc/}; pid=${pid%/stat}
+            kids+=("$pid")
+        fi
+    done
+    for pid in "${kids[@]}"; do
+        echo "$pid"
+        descendants "$pid"
+    done
+}
+
+# Running and not a zombie (an exited child stays a zombie until we wait for it).
+alive() {
+    local st
+    { read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+    st=${st##*) }
+    [[ ${st%% *} != Z ]]
+}
+
+# Drop a reaped pid from STARTED_PIDS so cleanup never signals a recycled pid.
+forget() {
+    local keep=() x
+    for x in "${STARTED_PIDS[@]}"; do [[ $x == "$1" ]] || keep+=("$x"); done
+    STARTED_PIDS=("${keep[@]}")
+}
+
+# Stop a process tree: TERM, bounded wait, then KILL.
+stop_tree() {
+    local pid=$1 i p
+    alive "$pid" || { wait "$pid" 2>/dev/null || true; forget "$pid"; return 0; }
+    local -a all=("$pid")
+    mapfile -t -O 1 all < <(descendants "$pid")
+    kill -TERM "${all[@]}" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do           # up to 5 s
+        alive "$pid" || break
+        sleep 0.1
+    done
+    kill -KILL "${all[@]}" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    # children re-parented elsewhere (should not happen with foreground servers)
+    for p in "${all[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    forget "$pid"
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    local i
+    for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do stop_tree "${STARTED_PIDS[i]}"; done
+    if [[ $KEEP_TMP == 1 ]]; then log "temp dir kept: $TMP"; else rm -rf "$TMP"; fi
+    exit $rc
+}
+install_traps() {
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# --------------------------------------------------------------------------
+# Network helpers (pure bash, bounded)
+# --------------------------------------------------------------------------
+port_open() {
+    timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null
+}
+
+# http_get PORT PATH -> full raw response on stdout (Connection: close)
+http_get() {
+    timeout 2 bash -c '
+        exec 3<>"/dev/tcp/$0/$1" || exit 1
+        printf "GET %s HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\n\r\n" "$2" "$0" "$1" >&3
+        cat <&3' "$HOST" "$1" "$2" 2>/dev/null
+}
+
+http_status() { http_get "$1" "$2" | head -n1 | awk '{print $2}'; }
+
+# wait_until TIMEOUT_S PID CMD... : poll CMD every 0.1 s; fail if PID dies or time runs out
+wait_until() {
+    local limit=$1 pid=$2; shift 2
+    local deadline=$((SECONDS + limit))
+    while ((SECONDS < deadline)); do
+        alive "$pid" || return 2
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+ready_200() { [[ $(http_status "$ADMIN_PORT" /ready) == 200 ]]; }
+
+# Sum of VmRSS (kB) of PID and all its descendants.
+rss_kb() {
+    local pid=$1 total=0 p v
+    for p in "$pid" $(descendants "$pid"); do
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null) || v=0
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+# --------------------------------------------------------------------------
+# nginx config fragments
+# --------------------------------------------------------------------------
+nginx_common() {  # $1 = prefix dir
+    cat <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+EOF
+}
+
+nginx_http_common() {  # $1 = prefix dir
+    cat <<EOF
+    access_log off;
+    client_body_temp_path $1/client_body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+EOF
+}
+
+# Convert a wrk latency token (e.g. 512.00us, 1.23ms, 2.00s, 1.5m) to ms.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+        printf "%.3f", n }'
+}

@@ -1,0 +1,109 @@
+/* envoy.filters.http.lua: the runtime (filters/lua/lua_filter.c) and the
+ * stream handle API (filters/lua/lua_api.c).
+ *
+ * Each worker owns one LuaJIT state (pf_lua_worker), created at worker start
+ * with every configured script loaded once, each in its own environment
+ * (globals of one script never clash with another's).  Memory is bounded by
+ * a counting allocator (PF_LUA_MEM_LIMIT); the total is reported in the
+ * lua.memory_allocated_bytes gauge.  Per stream and direction,
+ * envoy_on_request / envoy_on_response run as a coroutine (lua_newthread)
+ * that yields while it waits for the body, trailers or an httpCall. */
+#ifndef PF_LUA_FILTER_H
+#define PF_LUA_FILTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lua.h>
+
+#include "filters/filter.h"
+
+#ifndef PF_LUA_MEM_LIMIT
+#define PF_LUA_MEM_LIMIT (256u << 20)
+#endif
+
+struct pf_worker;
+struct pf_async_call;
+
+int pf_lua_worker_init(struct pf_worker *w);
+void pf_lua_worker_destroy(struct pf_worker *w);
+
+/* ---- shared between lua_filter.c and lua_api.c ---- */
+
+typedef struct pf_lua_worker {
+    struct pf_worker *w;
+    lua_State *L;
+    size_t mem, limit;
+    int64_t mem_reported;
+    struct lua_script_rt {
+        const cfg_lua_script *script;
+        int env_ref;                /* LUA_NOREF: failed to load */
+    } *scripts;
+    size_t n_scripts;
+    uint64_t last_err_ms;           /* error log throttling */
+    unsigned err_suppressed;
+} pf_lua_worker;
+
+enum lua_co_state {
+    CO_NONE,                        /* never started / finished */
+    CO_RUNNING,
+    CO_WAIT_BODY,
+    CO_WAIT_CHUNK,
+    CO_WAIT_TRAILERS,
+    CO_WAIT_HTTP,
+    CO_RESPOND,                     /* respond() called: reply, then finish */
+};
+
+struct lua_fs;
+
+/* One coroutine: envoy_on_request or envoy_on_response of a stream. */
+typedef struct lua_co {
+    struct lua_fs *fs;
+    pf_filter_dir dir;
+    lua_State *th;
+    int th_ref;                     /* registry ref keeping th alive */
+    struct lua_ref *ref;            /* liveness cell shared with the handle's objects */
+    enum lua_co_state state;
+    bool hdrs_passed;               /* headers went on to the next filter */
+    bool always_wrap;               /* body(true): an empty body is a buffer, not nil */
+    struct pf_async_call *call;     /* httpCall in flight */
+    char *reply_body;               /* respond(): malloc'd */
+    size_t reply_len;
+} lua_co;
+
+/* Liveness cell: userdata objects point here; co is NULL once the
+ * coroutine finished or its stream went away (then every method raises a
+ * Lua error instead of touching freed memory). */
+typedef struct lua_ref {
+    int refs;
+    lua_co *co;
+} lua_ref;
+
+typedef struct lua_fs {
+    pf_filter_chain *fc;
+    size_t index;
+    const cfg_http_filter *cfg;
+    pf_lua_worker *lw;
+    int env_ref;
+    lua_co co[2];
+    bool end_seen[2], trailers_seen[2];
+} lua_fs;
+
+/* lua_api.c */
+void pf_lua_api_register(lua_State *L);
+/* Pushes a new stream handle for co (a userdata holding co->ref). */
+void pf_lua_push_handle(lua_State *L, lua_co *co);
+/* Pushes a header map object (which: 0 headers, 1 trailers). */
+void pf_lua_push_headers(lua_State *L, lua_co *co, int which);
+/* Pushes a buffer object over the direction's buffered body. */
+void pf_lua_push_body(lua_State *L, lua_co *co);
+/* Pushes a chunk buffer holding a copy of p/n. */
+void pf_lua_push_chunk(lua_State *L, const char *p, size_t n);
+/* Drops the dynamic metadata table of stream key. */
+void pf_lua_dynmeta_clear(lua_State *L, const void *key);
+
+/* lua_filter.c: httpCall plumbing for lua_api.c */
+int pf_lua_http_call(lua_State *L, lua_co *co);
+
+#endif

@@ -1,0 +1,317 @@
+"""envoy.filters.http.lua through the real binary: header edits, respond(),
+body() and setBytes, the buffer limit, two Lua filters in order, LuaPerRoute,
+httpCall, runtime errors, stale handles and streamInfo."""
+
+import os
+import re
+import shutil
+import unittest
+
+import pftest
+from pftest import (ClassProxyTestCase, HttpConn, Headers, cluster, match_prefix, route,
+                    simple_bootstrap)
+
+LUA_TYPE = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
+LPR_TYPE = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute"
+
+MAIN = r"""
+stale = nil
+function envoy_on_request(h)
+  local p = h:headers():get(":path")
+  if p == "/respond" then
+    h:respond({[":status"] = "403", ["x-lua"] = "denied"}, "nope")
+    return
+  end
+  if p == "/error" then
+    error("boom")
+  end
+  if p == "/stale-set" then
+    stale = h
+    return
+  end
+  if p == "/stale-use" then
+    local ok, err = pcall(function() return stale:headers():get(":path") end)
+    h:headers():add("x-stale", ok and "ok" or tostring(err))
+    return
+  end
+  if p == "/body" then
+    local b = h:body()
+    h:headers():add("x-body-len", tostring(b:length()))
+    h:headers():add("x-body-start", b:getBytes(0, 5))
+    b:setBytes("rewritten:" .. b:getBytes(0, b:length()))
+    return
+  end
+  if p == "/call" or p == "/call-async" then
+    local hdrs, body = h:httpCall("side", {[":method"] = "GET", [":path"] = "/side?body=sidebody",
+                                           [":authority"] = "side"}, nil, 2000,
+                                  p == "/call-async")
+    if p == "/call" then
+      h:headers():add("x-side-status", hdrs[":status"])
+      h:headers():add("x-side-body", body)
+    else
+      h:headers():add("x-side-async", tostring(hdrs))
+    end
+  end
+  if p == "/info" then
+    local si = h:streamInfo()
+    h:headers():add("x-proto", si:protocol())
+    h:headers():add("x-local", si:downstreamLocalAddress())
+    h:headers():add("x-remote", si:downstreamRemoteAddress())
+    h:headers():add("x-route", si:routeName())
+    h:headers():add("x-ssl", tostring(h:connection():ssl()))
+    si:dynamicMetadata():set("ns", "k", "v1")
+    h:headers():add("x-dyn", si:dynamicMetadata():get("ns")["k"])
+    h:headers():add("x-b64", h:base64Escape("hello"))
+  end
+  local hs = h:headers()
+  hs:add("x-lua-added", "1")
+  hs:replace("x-replace-me", "replaced")
+  hs:remove("x-remove-me")
+  local n = 0
+  for k, v in pairs(hs) do n = n + 1 end
+  hs:add("x-count", tostring(n))
+  hs:add("x-order", (hs:get("x-order") or "") .. "first")
+end
+
+function envoy_on_response(h)
+  h:headers():add("x-resp-lua", "yes")
+  h:headers():remove("x-upstream-remove")
+  if h:headers():get("x-want-body") then
+    local b = h:body()
+    h:headers():add("x-resp-body-len", tostring(b:length()))
+  end
+end
+"""
+
+SECOND = r"""
+function envoy_on_request(h)
+  h:headers():replace("x-order", (h:headers():get("x-order") or "") .. ",second")
+end
+"""
+
+
+def rt(prefix, cluster, per_filter=None, name=None):
+    r = route(match_prefix(prefix), cluster)
+    if per_filter is not None:
+        r["typed_per_filter_config"] = per_filter
+    if name is not None:
+        r["name"] = name
+    return r
+
+
+def lua_filter(name, code=None, **extra):
+    tc = {"@type": LUA_TYPE}
+    if code is not None:
+        tc["default_source_code"] = {"inline_string": code}
+    tc.update(extra)
+    return {"name": name, "typed_config": tc}
+
+
+class LuaTest(ClassProxyTestCase):
+
+    @classmethod
+    def setup_upstreams(cls):
+        cls.up = cls.add_upstream("up")
+        cls.side = cls.add_upstream("side")
+
+    @classmethod
+    def make_config(cls):
+        cfg = simple_bootstrap(cls.port, cls.admin_port, [
+            rt("/off", "up", {"main": {"@type": LPR_TYPE, "disabled": True}}),
+            rt("/named", "up", {"main": {"@type": LPR_TYPE, "name": "named.lua"}}),
+            rt("/inline", "up", {"main": {"@type": LPR_TYPE, "source_code": {"inline_string":
+                "function envoy_on_request(h) h:headers():add('x-inline', 'route') end"}}}),
+            rt("/info", "up", name="info_route"),
+            route(match_prefix("/"), "up"),
+        ], [cluster("up", [cls.up.port]), cluster("side", [cls.side.port])])
+        hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
+            "typed_config"]
+        hcm["http_filters"] = [
+            lua_filter("main", MAIN, source_codes={"named.lua": {"inline_string":
+                "function envoy_on_request(h) h:headers():add('x-named', 'yes') end"}}),
+            lua_filter("second", SECOND),
+        ] + hcm["http_filters"]
+        return cfg
+
+    def get(self, path, headers=None, **kw):
+        with HttpConn(self.port) as c:
+            return c.get(path, headers=headers, **kw)
+
+    def echo(self, path, headers=None, **kw):
+        r = self.get(path, headers=headers, **kw)
+        self.assertEqual(r.status, 200, r)
+        return r, Headers((k, v) for k, v in r.json()["headers"])
+
+    def test_headers_add_replace_remove(self):
+        r, h = self.echo("/h", headers=[("x-replace-me", "old"), ("x-remove-me", "gone")])
+        self.assertEqual(h.get("x-lua-added"), "1")
+        self.assertEqual(h.get_all("x-replace-me"), ["replaced"])
+        self.assertFalse(h.has("x-remove-me"))
+        self.assertGreaterEqual(int(h.get("x-count")), 5)
+        self.assertEqual(r.headers.get("x-resp-lua"), "yes")
+
+    def test_two_filters_in_order(self):
+        _, h = self.echo("/h")
+        self.assertEqual(h.get("x-order"), "first,second")
+
+    def test_respond(self):
+        r = self.get("/respond")
+        self.assertEqual(r.status, 403)
+        self.assertEqual(r.body, b"nope")
+        self.assertEqual(r.headers.get("x-lua"), "denied")
+        self.assertEqual(len(self.up.requests_for("/respond")) if hasattr(
+            self.up, "requests_for") else 0, 0)
+
+    def test_body_rewrite(self):
+        with HttpConn(self.port) as c:
+            r = c.request("POST", "/body", body=b"hello world")
+        self.assertEqual(r.status, 200, r)
+        j = r.json()
+        h = Headers((k, v) for k, v in j["headers"])
+        self.assertEqual(h.get("x-body-len"), "11")
+        self.assertEqual(h.get("x-body-start"), "hello")
+        self.assertEqual(j["body"], "rewritten:hello world")
+        self.assertEqual(h.get("content-length"), str(len("rewritten:hello world")))
+
+    def test_body_too_large(self):
+        with HttpConn(self.port) as c:
+            r = c.request("POST", "/body", body=b"x" * (1024 * 1024 + 10))
+        self.assertEqual(r.status, 413, r)
+
+    def test_response_body(self):
+        r = self.get("/rb?body=abcdef", headers=[("x-want-body", "1")])
+        self.assertEqual(r.status, 200)
+
+    def test_per_route_disabled(self):
+        _, h = self.echo("/off")
+        self.assertFalse(h.has("x-lua-added"))
+        self.assertEqual(h.get("x-order"), ",second")
+
+    def test_per_route_named(self):
+        _, h = self.echo("/named")
+        self.assertEqual(h.get("x-named"), "yes")
+        self.assertFalse(h.has("x-lua-added"))
+
+    def test_per_route_inline(self):
+        _, h = self.echo("/inline")
+        self.assertEqual(h.get("x-inline"), "route")
+
+    def test_http_call(self):
+        _, h = self.echo("/call")
+        self.assertEqual(h.get("x-side-status"), "200")
+        self.assertEqual(h.get("x-side-body"), "sidebody")
+
+    def test_http_call_async(self):
+        _, h = self.echo("/call-async")
+        self.assertEqual(h.get("x-side-async"), "nil")
+        pftest.wait_until(lambda: any(r.path.startswith("/side") for r in self.side.requests),
+                          5 * pftest.TF, what="async side call")
+
+    def test_runtime_error_continues(self):
+        # Envoy logs the error, counts lua.errors and lets the request continue.
+        r = self.get("/error")
+        self.assertEqual(r.status, 200, r)
+        r2 = self.get("/h")
+        self.assertEqual(r2.status, 200)
+        stats = pftest.http_get(self.admin_port, "/stats").body.decode()
+        self.assertRegex(stats, r"http\.ingress_http\.lua\.errors: [1-9]")
+        self.assertIn("boom", self.proxy.log())
+
+    def test_stale_handle(self):
+        # one connection: one worker, one Lua state
+        with HttpConn(self.port) as c:
+            self.assertEqual(c.get("/stale-set").status, 200)
+            for _ in range(3):
+                r = c.get("/stale-use")
+                self.assertEqual(r.status, 200)
+                h = Headers((k, v) for k, v in r.json()["headers"])
+                self.assertIn("object used outside of proper scope", h.get("x-stale"))
+
+    def test_stream_info(self):
+        _, h = self.echo("/info")
+        self.assertEqual(h.get("x-proto"), "HTTP/1.1")
+        self.assertEqual(h.get("x-local"), "127.0.0.1:%d" % self.port)
+        self.assertRegex(h.get("x-remote"), r"^127\.0\.0\.1:\d+$")
+        self.assertEqual(h.get("x-route"), "info_route")
+        self.assertEqual(h.get("x-ssl"), "nil")
+        self.assertEqual(h.get("x-dyn"), "v1")
+        self.assertEqual(h.get("x-b64"), "aGVsbG8=")
+
+
+class LuaEnvoyExampleTest(ClassProxyTestCase):
+    """../shared/envoy-examples/lua/envoy.yaml with require() beside the config."""
+
+    @classmethod
+    def setup_upstreams(cls):
+        cls.up = cls.add_upstream("web")
+
+    @classmethod
+    def setUpClass(cls):
+        src = os.path.join(pftest.SOURCE_DIR, "..", "shared", "envoy-examples", "lua")
+        if not os.path.exists(os.path.join(src, "envoy.yaml")):
+            src = os.path.join(pftest.SOURCE_DIR, "tests", "unit", "data", "envoy-examples")
+        cls.example_dir = src
+        super().setUpClass()
+
+    @classmethod
+    def make_config(cls):
+        d = pftest.tmpdir("luaex")
+        src = cls.example_dir
+        name = "envoy.yaml" if os.path.exists(os.path.join(src, "envoy.yaml")) else "lua-envoy.yaml"
+        with open(os.path.join(src, name)) as f:
+            text = f.read()
+        os.makedirs(os.path.join(d, "lib"))
+        shutil.copy(os.path.join(src, "lib", "mylibrary.lua"), os.path.join(d, "lib"))
+        text = text.replace("address: 0.0.0.0", "address: 127.0.0.1")
+        text = text.replace("port_value: 10000", "port_value: %d" % cls.port)
+        text = text.replace("type: STRICT_DNS", "type: STATIC")
+        text = text.replace("address: web_service", "address: 127.0.0.1")
+        text = text.replace("port_value: 8080", "port_value: %d" % cls.up.port)
+        text += "admin:\n  address:\n    socket_address: {address: 127.0.0.1, port_value: %d}\n" % (
+            cls.admin_port)
+        path = os.path.join(d, "envoy.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        cls.config_file = path
+        return None
+
+    @classmethod
+    def setUpClassProxy(cls):
+        pass
+
+    def test_require_and_multiple_scripts(self):
+        with HttpConn(self.port) as c:
+            r = c.get("/")
+        self.assertEqual(r.status, 200, r)
+        h = Headers((k, v) for k, v in r.json()["headers"])
+        self.assertEqual(h.get("foo"), "bar")
+        with HttpConn(self.port) as c:
+            r = c.get("/multiple/lua/scripts")
+        self.assertEqual(r.headers.get("header_key_1"), "header_value_1")
+
+
+# The example class starts its proxy from a config file (require() needs the
+# file's directory), not from a dict.
+def _example_setup(cls):
+    cls.upstreams = []
+    cls.proxies = []
+    cls.port = pftest.free_port()
+    cls.admin_port = pftest.free_port()
+    cls.setup_upstreams()
+    src = os.path.join(pftest.SOURCE_DIR, "..", "shared", "envoy-examples", "lua")
+    if not os.path.exists(os.path.join(src, "envoy.yaml")):
+        src = os.path.join(pftest.SOURCE_DIR, "tests", "unit", "data", "envoy-examples")
+    cls.example_dir = src
+    cls.make_config()
+    cls.proxy = pftest.Proxy(args=["-c", cls.config_file, "--concurrency", "2", "-l", "debug",
+                                   "--drain-time-s", "2"],
+                             name=cls.__name__, listen_ports=[cls.port],
+                             admin_port=cls.admin_port)
+    cls.proxies.append(cls.proxy)
+    cls.proxy.start()
+
+
+LuaEnvoyExampleTest.setUpClass = classmethod(_example_setup)
+
+if __name__ == "__main__":
+    unittest.main()
