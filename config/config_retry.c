@@ -8,9 +8,9 @@
 
 static const char *const rp_handled[] = {
     "retry_on", "num_retries", "per_try_timeout", "retry_back_off", "retry_host_predicate",
-    "host_selection_retry_max_attempts", "retriable_status_codes", NULL};
+    "host_selection_retry_max_attempts", "retriable_status_codes", "retry_priority", NULL};
 static const char *const rp_unsupported[] = {
-    "per_try_idle_timeout", "retry_priority", "retriable_headers",
+    "per_try_idle_timeout", "retriable_headers",
     "retriable_request_headers", "rate_limited_retry_back_off", "retry_options_predicates",
     NULL};
 static const char *const backoff_handled[] = {"base_interval", "max_interval", NULL};
@@ -157,6 +157,21 @@ int cfg_parse_retry_policy(cfg_ctx *c, const yn_node *n, cfg_retry_policy **out)
     if (!rc && (v = cfg_get(n, "retry_host_predicate"))) {
         size_t m = cfg_push(c, "retry_host_predicate");
         rc = parse_predicates(c, v, p);
+        cfg_pop(c, m);
+    }
+    if (!rc && (v = cfg_get(n, "retry_priority"))) {
+        static const cfg_fields pf = {pred_handled, NULL, NULL};
+        size_t m = cfg_push(c, "retry_priority");
+        char *name = NULL;
+        if ((rc = cfg_check_map(c, v, &pf)) == 0 &&
+            (rc = cfg_get_str(c, v, "name", true, &name)) == 0) {
+            if (strcmp(name, "envoy.retry_priorities.previous_priorities") == 0)
+                p->previous_priorities = true;
+            else
+                rc = cfg_err(c, v, "not supported yet: retry priority '%s' (supported: "
+                                   "envoy.retry_priorities.previous_priorities)", name);
+        }
+        free(name);
         cfg_pop(c, m);
     }
     if (!rc && (v = cfg_get(n, "retriable_status_codes"))) {

@@ -29,6 +29,7 @@ typedef struct cfg_retry_policy {
     uint64_t backoff_base_ms;           /* retry_back_off.base_interval, default 25 */
     uint64_t backoff_max_ms;            /* default 10 x base */
     bool previous_hosts;                /* retry_host_predicate envoy.retry_host_predicates.previous_hosts */
+    bool previous_priorities;           /* retry_priority envoy.retry_priorities.previous_priorities */
     uint32_t host_selection_attempts;   /* host_selection_retry_max_attempts, default 1 */
     uint16_t *status_codes;             /* retriable_status_codes; owned */
     size_t n_status_codes;

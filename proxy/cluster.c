@@ -214,16 +214,20 @@ static int64_t arg_active(void *arg, uint32_t i)
     return atomic_load_explicit(&hc->rq_active, memory_order_relaxed);
 }
 
-pf_pool *pf_cluster_pick(pf_worker *w, pf_cluster_rt *c, const uint64_t *hash, bool *panic)
+pf_pool *pf_cluster_pick(pf_worker *w, pf_cluster_rt *c, const uint64_t *hash, bool *panic,
+                         uint32_t skip_prio, uint32_t *prio)
 {
     if (c->n_pools == 0 || !c->hs)
         return NULL;
     pick_arg a = {w, c};
     pf_lb_ctx ctx = {.random = arg_random, .arg = &a, .active = arg_active,
-                     .has_hash = hash != NULL, .hash = hash ? *hash : 0};
+                     .has_hash = hash != NULL, .hash = hash ? *hash : 0,
+                     .skip_prio = skip_prio};
     int i = pf_lb_choose(c->hs, &c->lb, &ctx);
     if (panic)
         *panic = ctx.panic;
+    if (prio)
+        *prio = ctx.prio;
     return i < 0 ? NULL : c->host_pools[i];
 }
 

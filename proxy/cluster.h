@@ -111,7 +111,9 @@ typedef struct pf_lb_ctx {
     int64_t (*active)(void *arg, uint32_t host);    /* LEAST_REQUEST: requests in flight */
     bool has_hash;
     uint64_t hash;
+    uint32_t skip_prio;             /* priorities to avoid (retry_priority previous_priorities) */
     bool panic;                     /* out: the chosen priority was in panic */
+    uint32_t prio;                  /* out: the chosen priority */
 } pf_lb_ctx;
 
 /* Chooses a host of hs: a priority by load, then by hs->policy among its
@@ -147,7 +149,10 @@ void pf_cluster_rt_set_hostset(struct pf_worker *w, pf_cluster_rt *c, pf_hostset
 /* Picks a host with the cluster's lb_policy.  hash: the route's hash
  * policy result (RING_HASH, MAGLEV), or NULL.  *panic is set when the
  * chosen priority was in panic.  NULL when no host can be chosen. */
-pf_pool *pf_cluster_pick(struct pf_worker *w, pf_cluster_rt *c, const uint64_t *hash, bool *panic);
+/* skip_prio: a bit per priority to avoid when another has hosts (retries);
+ * *prio (may be NULL) receives the chosen host's priority. */
+pf_pool *pf_cluster_pick(struct pf_worker *w, pf_cluster_rt *c, const uint64_t *hash, bool *panic,
+                         uint32_t skip_prio, uint32_t *prio);
 /* Circuit breakers: true when a request to p would overflow max_requests
  * or max_pending_requests (503 UO). */
 bool pf_breakers_overflow(pf_cluster_rt *c, const pf_pool *p);

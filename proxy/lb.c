@@ -343,13 +343,41 @@ static uint32_t pick_ring(const pf_lb_list *l, uint64_t h)
     return l->ring_host[lo == l->ring_n ? 0 : lo];
 }
 
+/* Envoy's previous_priorities retry: the load of the priorities already
+ * tried goes to the others; when they carry no load, the first untried
+ * priority with healthy hosts takes it; when every one was tried, all count. */
+static uint32_t pick_prio_skipping(const pf_hostset *hs, pf_lb_ctx *ctx)
+{
+    uint64_t total = 0;
+    for (uint32_t p = 0; p < hs->n_prio; p++)
+        if (!(ctx->skip_prio & (1u << p)))
+            total += hs->prio[p].load;
+    if (total) {
+        uint64_t r = ctx->random(ctx->arg) % total, acc = 0;
+        for (uint32_t p = 0; p < hs->n_prio; p++) {
+            if (ctx->skip_prio & (1u << p))
+                continue;
+            acc += hs->prio[p].load;
+            if (r < acc)
+                return p;
+        }
+    }
+    for (uint32_t p = 0; p < hs->n_prio; p++)
+        if (!(ctx->skip_prio & (1u << p)) && hs->prio[p].healthy.n)
+            return p;
+    for (uint32_t p = 0; p < hs->n_prio; p++)
+        if (!(ctx->skip_prio & (1u << p)) && hs->prio[p].all.n)
+            return p;
+    return 0;
+}
+
 int pf_lb_choose(const pf_hostset *hs, pf_lb_rt *rt, pf_lb_ctx *ctx)
 {
     ctx->panic = false;
     if (!hs || !hs->n || !hs->n_prio)
         return -1;
     uint32_t p = 0;
-    if (hs->n_prio > 1) {
+    if (hs->n_prio > 1 && (ctx->skip_prio & ((1u << hs->n_prio) - 1)) == 0) {
         /* Priority by load; a hash keeps a key on one priority (Envoy). */
         uint64_t r = (ctx->has_hash ? ctx->hash : ctx->random(ctx->arg)) % 100, acc = 0;
         for (p = 0; p < hs->n_prio; p++) {
@@ -359,7 +387,10 @@ int pf_lb_choose(const pf_hostset *hs, pf_lb_rt *rt, pf_lb_ctx *ctx)
         }
         if (p == hs->n_prio)
             p = 0;
+    } else if (hs->n_prio > 1) {
+        p = pick_prio_skipping(hs, ctx);
     }
+    ctx->prio = p;
     const pf_lb_prio *pr = &hs->prio[p];
     ctx->panic = pr->panic;
     const pf_lb_list *l = pr->panic ? &pr->all : &pr->healthy;

@@ -102,12 +102,15 @@ static void on_stream_timer(uv_timer_t *t)
 static pf_pool *pick_host(pf_stream *s, pf_cluster_rt *c, bool *panic)
 {
     const uint64_t *hash = s->has_route_hash ? &s->route_hash : NULL;
-    pf_pool *p = pf_cluster_pick(s->w, c, hash, panic);
     const cfg_retry_policy *rp = s->route ? s->route->retry : NULL;
-    if (!p || !rp || !rp->previous_hosts || !s->n_tried)
-        return p;
-    for (uint32_t i = 0; i < rp->host_selection_attempts + c->n_pools && retry_host_tried(s, &p->addr); i++)
-        p = pf_cluster_pick(s->w, c, NULL, panic);
+    uint32_t skip = rp && rp->previous_priorities ? s->tried_prio : 0, prio = 0;
+    pf_pool *p = pf_cluster_pick(s->w, c, hash, panic, skip, &prio);
+    if (p && rp && rp->previous_hosts && s->n_tried)
+        for (uint32_t i = 0; i < rp->host_selection_attempts + c->n_pools &&
+                             retry_host_tried(s, &p->addr); i++)
+            p = pf_cluster_pick(s->w, c, NULL, panic, skip, &prio);
+    if (p && prio < 32)
+        s->tried_prio |= 1u << prio;
     return p;
 }
 

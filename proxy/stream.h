@@ -111,6 +111,7 @@ struct pf_stream {
     bool retry_body_overflow;       /* too large to keep: no retries */
     bool retried_condition;         /* the last attempt failed retriably */
     uint32_t retries_done;
+    uint32_t tried_prio;            /* a bit per priority tried (previous_priorities) */
     struct sockaddr_storage tried[4];   /* hosts already tried (previous_hosts) */
     uint8_t n_tried;
 

@@ -67,7 +67,18 @@ class Cloud:
         self.procs = []
 
 
-def failover_config(port, admin_port, a, b, interval="0.2s", jitter="0.3s"):
+RETRY_POLICY = {
+    "retry_on": "connect-failure,reset,5xx", "num_retries": 3,
+    "retry_back_off": {"base_interval": "0.005s"},
+    "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts"}],
+    "retry_priority": {"name": "envoy.retry_priorities.previous_priorities",
+                       "typed_config": {
+                           "@type": "type.googleapis.com/envoy.extensions.retry.priority."
+                                    "previous_priorities.v3.PreviousPrioritiesConfig",
+                           "update_frequency": 1}}}
+
+
+def failover_config(port, admin_port, a, b, interval="0.2s", jitter="0.3s", retry=None):
     def lle(cloud, prio):
         return {"locality": {"region": cloud.name, "zone": cloud.name + "-z1"},
                 "priority": prio,
@@ -78,7 +89,10 @@ def failover_config(port, admin_port, a, b, interval="0.2s", jitter="0.3s"):
                              "no_traffic_interval": interval,
                              "unhealthy_threshold": 1, "healthy_threshold": 1,
                              "http_health_check": {"path": "/healthz"}}]}
-    routes = [{"match": {"prefix": "/"}, "route": {"cluster": "multi", "timeout": "2s"}}]
+    action = {"cluster": "multi", "timeout": "2s"}
+    if retry:
+        action["retry_policy"] = retry
+    routes = [{"match": {"prefix": "/"}, "route": action}]
     return bootstrap([listener("main", port, [vhost("svc", ["*"], routes)])], [cl], admin_port)
 
 
@@ -186,6 +200,29 @@ class FailoverTest(ProxyTestCase):
         stats = pftest.http_get(self.admin, "/stats").body.decode()
         self.assertIn("cluster.multi.health_check.attempt:", stats)
         self.assertNotIn("cluster.multi.health_check.failure: 0\n", stats)
+
+    def test_kill_with_retries_loses_nothing(self):
+        # Same failover, with the route's retry_policy: connect failures to
+        # the dead priority-0 hosts are retried on priority 1 before health
+        # checking has noticed, so clients see no error at all.
+        self.proxy.stop()
+        port, admin = pftest.free_port(), pftest.free_port()
+        self.start_proxy(failover_config(port, admin, self.a, self.b, retry=RETRY_POLICY))
+        load = Load(port)
+        time.sleep(0.3)
+        t_kill = time.monotonic()
+        self.a.kill()
+        time.sleep(1.0)
+        log = load.finish()
+        after = [e for e in log if e[0] > t_kill]
+        errors = [e for e in after if e[1] != 200]
+        sys.stderr.write("\nfailover with retries: %d client error(s) of %d requests\n" % (
+            len(errors), len(after)))
+        self.assertTrue(after)
+        self.assertEqual(errors, [])
+        self.assertTrue(any(e[2].startswith("cloud-b") for e in after))
+        stats = pftest.http_get(admin, "/stats").body.decode()
+        self.assertNotIn("cluster.multi.upstream_rq_retry: 0\n", stats)
 
     def test_graceful_drain_loses_nothing(self):
         load = Load(self.port)

@@ -267,8 +267,8 @@ static void test_errors(void)
                "route.request_mirror_policies: not supported yet");
     expect_err("{match: {prefix: /}, route: {cluster: c1, retry_policy: {retry_on: 'nope'}}}",
                "route.retry_policy.retry_on: unknown retry condition 'nope'");
-    expect_err("{match: {prefix: /}, route: {cluster: c1, retry_policy: {retry_priority: {}}}}",
-               "route.retry_policy.retry_priority: not supported yet");
+    expect_err("{match: {prefix: /}, route: {cluster: c1, retry_policy: {per_try_idle_timeout: 1s}}}",
+               "route.retry_policy.per_try_idle_timeout: not supported yet");
 }
 
 int main(void)
