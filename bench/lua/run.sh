@@ -8,7 +8,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$ROOT/build}
 SECS=${2:-5}
 T=$(mktemp -d)
-trap 'kill $UP $PX 2>/dev/null || true; rm -rf "$T"' EXIT INT TERM
+UP= PX=
+trap 'kill ${UP:-} ${PX:-} 2>/dev/null || true; rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 UPORT=$(free_port)
 cat > "$T/up.py" <<PY
@@ -21,7 +23,7 @@ class H(http.server.BaseHTTPRequestHandler):
 class S(socketserver.ThreadingMixIn, http.server.HTTPServer): daemon_threads = True
 S(("127.0.0.1", $UPORT), H).serve_forever()
 PY
-python3 "$T/up.py" & UP=$!
+python3 "$T/up.py" >/dev/null 2>&1 & UP=$!
 config() { # $1 port, $2 extra filters
 cat <<Y
 static_resources:
@@ -53,10 +55,10 @@ LUA='          - name: lua
 run() { # $1 name, $2 filters -> requests/s
   P=$(free_port)
   config "$P" "$2" > "$T/$1.yaml"
-  "$BUILD/pilotfish" -c "$T/$1.yaml" --concurrency 1 -l warning & PX=$!
+  "$BUILD/pilotfish" -c "$T/$1.yaml" --concurrency 1 -l warning >/dev/null 2>&1 & PX=$!
   for i in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$P/" && break; sleep 0.1; done
   wrk -t1 -c16 -d"${SECS}s" "http://127.0.0.1:$P/" | awk '/Requests\/sec/ {print $2}'
-  kill $PX; wait $PX 2>/dev/null || true
+  kill $PX; wait $PX 2>/dev/null || true; PX=
 }
 NONE=$(run none "")
 WITH=$(run lua "$LUA")
