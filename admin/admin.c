@@ -13,6 +13,7 @@
 
 #include "admin/admin_access_log.h"
 #include "admin/admin_http.h"
+#include "proxy/addr.h"
 #include "proxy/http.h"
 #include "proxy/log.h"
 #include "proxy/queue.h"
@@ -248,19 +249,8 @@ void admin_json_str(sbuf *b, const char *s)
 
 void admin_fmt_addr(const void *ssp, char *buf, size_t len)
 {
-    const struct sockaddr_storage *ss = ssp;
-    char ip[INET6_ADDRSTRLEN] = "";
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-        snprintf(buf, len, "[%s]:%u", ip, ntohs(a->sin6_port));
-    } else if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-        snprintf(buf, len, "%s:%u", ip, ntohs(a->sin_port));
-    } else {
+    if (!pf_addr_format(ssp, true, buf, len))
         snprintf(buf, len, "unknown");
-    }
 }
 
 /* ---- requests ---- */

@@ -510,7 +510,7 @@ fmt_ms() { awk -v v="$1" 'BEGIN { printf "%.3f ms", v }'; }
 parse_load() {
     local scen=$1 dir=$2
     local f="$dir/measure"
-    P_RPS=""; P_P50=""; P_P99=""; P_NOTE=""
+    P_RPS=""; P_P50=""; P_P99=""; P_NOTE=""; P_XNOTE=""   # XNOTE: per-round detail, median round only
     case $scen in
         tls-h2)
             local rps succ failed errored timeouts s2xx total proto
@@ -559,7 +559,7 @@ parse_load() {
             wall=$(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.3f", e - s}')
             P_RPS=$(awk -v n="$n" -v w="$wall" 'BEGIN {printf "%.0f", n / w}')
             # s_time has no per-connection latency; Little's law gives the mean.
-            P_NOTE+="mean ≈ $(awk -v c="$HS_CLIENTS" -v r="$P_RPS" 'BEGIN {printf "%.1f", c / r * 1000}') ms per connection (clients / rate); "
+            P_XNOTE="mean ≈ $(awk -v c="$HS_CLIENTS" -v r="$P_RPS" 'BEGIN {printf "%.1f", c / r * 1000}') ms per connection (clients / rate)"
             ((errs == 0)) || P_NOTE+="$errs of $HS_CLIENTS s_time clients hit an error; "
             ((bytes_bad == 0)) || P_NOTE+="$bytes_bad clients read 0 bytes per connection (no HTTP response); "
             ;;
@@ -585,7 +585,7 @@ parse_load() {
 # --------------------------------------------------------------------------
 # One measurement: scenario x proxy
 # --------------------------------------------------------------------------
-declare -A R_RPS R_P50 R_P99 R_RSS R_CPU R_PERCPU R_NOTE R_STATUS   # keyed "scen|proxy"
+declare -A R_RPS R_P50 R_P99 R_RSS R_CPU R_PERCPU R_NOTE R_XNOTE R_STATUS   # keyed "scen|proxy"
 declare -A R_LABEL FAIL_LOG
 
 bench_one() {
@@ -596,7 +596,7 @@ bench_one() {
     mkdir -p "$dir"
     R_LABEL[$name]=$(proxy_label "$name")
     R_RPS[$key]=""; R_P50[$key]=""; R_P99[$key]=""; R_RSS[$key]=""; R_NOTE[$key]=""; R_STATUS[$key]=""
-    R_CPU[$key]=""; R_PERCPU[$key]=""
+    R_CPU[$key]=""; R_PERCPU[$key]=""; R_XNOTE[$key]=""
 
     if [[ $scen == grpc-* && -n $GRPC_SKIP ]]; then
         R_STATUS[$key]="skipped"; R_NOTE[$key]=$GRPC_SKIP; return 0
@@ -699,12 +699,12 @@ bench_one() {
     [[ $scen == grpc-unary-java ]] && secs=$((DURATION + WARMUP))
     R_CPU[$key]=$(awk -v c=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v s="$secs" 'BEGIN {printf "%.0f", c / hz / s * 100}')
     R_PERCPU[$key]=$(awk -v r="$P_RPS" -v c=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v s="$secs" 'BEGIN {if (c > 0) printf "%.0f", r * s / (c / hz)}')
-    R_NOTE[$key]=${P_NOTE%; }
-    log "$scen/$name: ${R_RPS[$key]}/s, CPU ${R_CPU[$key]}%, p50 ${R_P50[$key]:-–}, p99 ${R_P99[$key]:-–}, RSS ${R_RSS[$key]} MiB${R_NOTE[$key]:+ (${R_NOTE[$key]})}"
+    R_NOTE[$key]=${P_NOTE%; }; R_XNOTE[$key]=$P_XNOTE
+    log "$scen/$name: ${R_RPS[$key]}/s, CPU ${R_CPU[$key]}%, p50 ${R_P50[$key]:-–}, p99 ${R_P99[$key]:-–}, RSS ${R_RSS[$key]} MiB${R_XNOTE[$key]:+ (${R_XNOTE[$key]})}${R_NOTE[$key]:+ (${R_NOTE[$key]})}"
 }
 
 mkdir -p "$RESULTS_DIR"
-declare -A A_RPS A_P50 A_P99 A_RSS A_CPU A_PERCPU A_NOTE A_STATUS GIVE_UP   # keyed "scen|proxy#round"
+declare -A A_RPS A_P50 A_P99 A_RSS A_CPU A_PERCPU A_XNOTE A_NOTE A_STATUS GIVE_UP   # keyed "scen|proxy#round"
 rows_for() {  # proxies (plus the direct baseline) measured in a scenario
     case $1 in grpc-*) echo "direct $PROXIES" ;; *) echo "$PROXIES" ;; esac
 }
@@ -717,7 +717,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             bench_one "$scen" "$p"
             k="$key#$round"
             A_RPS[$k]=${R_RPS[$key]}; A_P50[$k]=${R_P50[$key]}; A_P99[$k]=${R_P99[$key]}
-            A_RSS[$k]=${R_RSS[$key]}; A_CPU[$k]=${R_CPU[$key]}; A_PERCPU[$k]=${R_PERCPU[$key]}; A_NOTE[$k]=${R_NOTE[$key]}; A_STATUS[$k]=${R_STATUS[$key]}
+            A_RSS[$k]=${R_RSS[$key]}; A_CPU[$k]=${R_CPU[$key]}; A_PERCPU[$k]=${R_PERCPU[$key]}; A_XNOTE[$k]=${R_XNOTE[$key]}; A_NOTE[$k]=${R_NOTE[$key]}; A_STATUS[$k]=${R_STATUS[$key]}
             case ${R_STATUS[$key]} in "failed to start"|skipped|"bad response") GIVE_UP[$key]=1 ;; esac
         done
     done
@@ -750,6 +750,7 @@ aggregate() {
     R_RPS[$key]=${A_RPS[$best_k]}; R_P50[$key]=${A_P50[$best_k]}; R_P99[$key]=${A_P99[$best_k]}
     R_CPU[$key]=${A_CPU[$best_k]}; R_PERCPU[$key]=${A_PERCPU[$best_k]}
     R_RSS[$key]=$rss_max
+    if [[ -n ${A_XNOTE[$best_k]} ]]; then notes="${A_XNOTE[$best_k]}${notes:+; $notes}"; fi
     if ((ROUNDS > 1)); then
         notes="median of $n/$ROUNDS rounds (${all_rps%/})${notes:+; $notes}"
     fi

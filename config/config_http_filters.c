@@ -352,18 +352,9 @@ static int parse_lua_per_route(cfg_ctx *c, const yn_node *v, const char *key,
     if ((rc = cfg_check_map(c, v, &f)) != 0)
         return rc;
     static const char *const one_of[] = {"disabled", "name", "source_code"};
-    int found = -1;
-    for (int i = 0; i < 3; i++) {
-        if (!cfg_get(v, one_of[i]))
-            continue;
-        if (found >= 0)
-            return cfg_err(c, cfg_key_node(v, one_of[i]), "only one of '%s' and '%s' may be set",
-                           one_of[found], one_of[i]);
-        found = i;
-    }
-    if (found < 0)
-        return cfg_err(c, v, "missing required field: one of 'disabled', 'name', "
-                             "'source_code'");
+    int found;
+    if ((rc = cfg_one_of(c, v, one_of, 3, true, &found)) != 0)
+        return rc;
     if (found == 0) {
         if ((rc = cfg_get_bool(c, v, "disabled", &pf->disabled)) != 0)
             return rc;

@@ -61,6 +61,11 @@ int cfg_get_duration(cfg_ctx *c, const yn_node *map, const char *key,
 int cfg_get_enum(cfg_ctx *c, const yn_node *map, const char *key,
                  const char *const *known, const char *const *supported, int *out);
 
+/* At most one of keys[0..n) may be set in map; *found is its index or -1.
+ * required: none set is an error naming them all. */
+int cfg_one_of(cfg_ctx *c, const yn_node *map, const char *const *keys, int n, bool required,
+               int *found);
+
 /* Scalar conversions on a node (path already pushed by the caller). */
 int cfg_node_str(cfg_ctx *c, const yn_node *n, char **out);
 int cfg_node_u64(cfg_ctx *c, const yn_node *n, uint64_t *out);

@@ -131,18 +131,9 @@ static int parse_route(cfg_ctx *c, const yn_node *n, cfg_route *r)
     if (rc)
         return rc;
     static const char *const acts[] = {"route", "direct_response", "redirect"};
-    int found = -1;
-    for (int i = 0; i < 3; i++) {
-        if (!cfg_get(n, acts[i]))
-            continue;
-        if (found >= 0)
-            return cfg_err(c, cfg_key_node(n, acts[i]), "only one of '%s' and '%s' may be set",
-                           acts[found], acts[i]);
-        found = i;
-    }
-    if (found < 0)
-        return cfg_err(c, n, "missing required field: one of 'route', 'direct_response', "
-                             "'redirect'");
+    int found;
+    if ((rc = cfg_one_of(c, n, acts, 3, true, &found)) != 0)
+        return rc;
     const yn_node *a = cfg_get(n, acts[found]);
     mk = cfg_push(c, acts[found]);
     if (found == 0) {

@@ -171,18 +171,9 @@ static int parse_hash_policy(cfg_ctx *c, const yn_node *n, cfg_hash_policy *h)
     if ((rc = cfg_check_map(c, n, &f)) != 0 ||
         (rc = cfg_get_bool(c, n, "terminal", &h->terminal)) != 0)
         return rc;
-    int found = -1;
-    for (int i = 0; i < 4; i++) {
-        if (!cfg_get(n, kinds[i]))
-            continue;
-        if (found >= 0)
-            return cfg_err(c, cfg_key_node(n, kinds[i]), "only one of '%s' and '%s' may be set",
-                           kinds[found], kinds[i]);
-        found = i;
-    }
-    if (found < 0)
-        return cfg_err(c, n, "missing required field: one of 'header', 'cookie', "
-                             "'connection_properties', 'query_parameter'");
+    int found;
+    if ((rc = cfg_one_of(c, n, kinds, 4, true, &found)) != 0)
+        return rc;
     const yn_node *v = cfg_get(n, kinds[found]);
     size_t m = cfg_push(c, kinds[found]);
     h->kind = (cfg_hash_kind)found;
@@ -255,23 +246,6 @@ static const char *const action_unsupported[] = {
     "internal_redirect_action", "max_internal_redirects", "hedge_policy",
     "max_stream_duration", NULL};
 
-/* Only one of the listed fields may be set; returns the index set or -1. */
-static int one_of(cfg_ctx *c, const yn_node *a, const char *const *keys, int n, int *rc)
-{
-    int found = -1;
-    *rc = 0;
-    for (int i = 0; i < n; i++) {
-        if (!cfg_get(a, keys[i]))
-            continue;
-        if (found >= 0) {
-            *rc = cfg_err(c, cfg_key_node(a, keys[i]), "only one of '%s' and '%s' may be set",
-                          keys[found], keys[i]);
-            return -1;
-        }
-        found = i;
-    }
-    return found;
-}
 
 int cfg_route_parse_action(cfg_ctx *c, const yn_node *a, cfg_route *r)
 {
@@ -286,8 +260,8 @@ int cfg_route_parse_action(cfg_ctx *c, const yn_node *a, cfg_route *r)
     int rc;
     if ((rc = cfg_check_map(c, a, &f)) != 0)
         return rc;
-    int spec = one_of(c, a, specs, 3, &rc);
-    if (rc)
+    int spec;
+    if ((rc = cfg_one_of(c, a, specs, 3, false, &spec)) != 0)
         return rc;
     if (spec < 0)
         return cfg_err(c, a, "missing required field: one of 'cluster', 'cluster_header', "
@@ -329,8 +303,8 @@ int cfg_route_parse_action(cfg_ctx *c, const yn_node *a, cfg_route *r)
         r->has_idle_timeout = true;
     }
 
-    int rw = one_of(c, a, rewrites, 2, &rc);
-    if (rc)
+    int rw;
+    if ((rc = cfg_one_of(c, a, rewrites, 2, false, &rw)) != 0)
         return rc;
     if (rw == 0) {
         if ((rc = cfg_get_str(c, a, "prefix_rewrite", false, &r->prefix_rewrite)) != 0)
@@ -344,8 +318,8 @@ int cfg_route_parse_action(cfg_ctx *c, const yn_node *a, cfg_route *r)
             return rc;
     }
 
-    int hr = one_of(c, a, hosts, 3, &rc);
-    if (rc)
+    int hr;
+    if ((rc = cfg_one_of(c, a, hosts, 3, false, &hr)) != 0)
         return rc;
     if (hr == 0) {
         if ((rc = cfg_get_str(c, a, "host_rewrite_literal", false,
@@ -404,8 +378,8 @@ int cfg_route_parse_redirect(cfg_ctx *c, const yn_node *d, cfg_route *r)
     int rc;
     if ((rc = cfg_check_map(c, d, &f)) != 0)
         return rc;
-    int sc = one_of(c, d, schemes, 2, &rc);
-    if (rc)
+    int sc;
+    if ((rc = cfg_one_of(c, d, schemes, 2, false, &sc)) != 0)
         return rc;
     if (sc == 0) {
         bool on = false;
@@ -433,8 +407,8 @@ int cfg_route_parse_redirect(cfg_ctx *c, const yn_node *d, cfg_route *r)
             return cfg_err(c, d, "out of memory");
         snprintf(rd->port, 16, ":%u", port);
     }
-    int ps = one_of(c, d, paths, 3, &rc);
-    if (rc)
+    int ps;
+    if ((rc = cfg_one_of(c, d, paths, 3, false, &ps)) != 0)
         return rc;
     if (ps == 0) {
         if ((rc = cfg_get_str(c, d, "path_redirect", false, &rd->path)) != 0)

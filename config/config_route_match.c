@@ -121,18 +121,9 @@ static int parse_string_match(cfg_ctx *c, const yn_node *n, cfg_string_match *ou
     if ((rc = cfg_check_map(c, n, &f)) != 0 ||
         (rc = cfg_get_bool(c, n, "ignore_case", &out->ignore_case)) != 0)
         return rc;
-    int found = -1;
-    for (int i = 0; i < 5; i++) {
-        if (!cfg_get(n, kinds[i]))
-            continue;
-        if (found >= 0)
-            return cfg_err(c, cfg_key_node(n, kinds[i]), "only one of '%s' and '%s' may be set",
-                           kinds[found], kinds[i]);
-        found = i;
-    }
-    if (found < 0)
-        return cfg_err(c, n, "missing required field: one of 'exact', 'prefix', 'suffix', "
-                             "'contains', 'safe_regex'");
+    int found;
+    if ((rc = cfg_one_of(c, n, kinds, 5, true, &found)) != 0)
+        return rc;
     out->kind = (cfg_sm_kind)found;
     size_t m = cfg_push(c, kinds[found]);
     const yn_node *v = cfg_get(n, kinds[found]);
@@ -211,15 +202,9 @@ static int parse_header_match(cfg_ctx *c, const yn_node *n, cfg_header_match *h)
         (rc = cfg_get_bool(c, n, "treat_missing_header_as_empty",
                            &h->treat_missing_as_empty)) != 0)
         return rc;
-    int found = -1;
-    for (int i = 0; i < 8; i++) {
-        if (!cfg_get(n, spec[i]))
-            continue;
-        if (found >= 0)
-            return cfg_err(c, cfg_key_node(n, spec[i]), "only one of '%s' and '%s' may be set",
-                           spec[found], spec[i]);
-        found = i;
-    }
+    int found;
+    if ((rc = cfg_one_of(c, n, spec, 8, false, &found)) != 0)
+        return rc;
     if (found < 0) {                    /* Envoy: no specifier means "present" */
         h->kind = CFG_HM_PRESENT;
         h->present = true;
@@ -354,18 +339,9 @@ int cfg_route_parse_match(cfg_ctx *c, const yn_node *m, cfg_route *r)
     if ((rc = cfg_get_bool(c, m, "case_sensitive", &cs)) != 0)
         return rc;
     r->case_insensitive = !cs;
-    int found = -1;
-    for (int i = 0; i < 4; i++) {
-        if (!cfg_get(m, kinds[i]))
-            continue;
-        if (found >= 0)
-            return cfg_err(c, cfg_key_node(m, kinds[i]), "only one of '%s' and '%s' may be set",
-                           kinds[found], kinds[i]);
-        found = i;
-    }
-    if (found < 0)
-        return cfg_err(c, m, "missing required field: one of 'prefix', 'path', 'safe_regex', "
-                             "'path_separated_prefix'");
+    int found;
+    if ((rc = cfg_one_of(c, m, kinds, 4, true, &found)) != 0)
+        return rc;
     r->match_kind = found == 0 ? CFG_MATCH_PREFIX : found == 1 ? CFG_MATCH_PATH
                   : found == 2 ? CFG_MATCH_REGEX : CFG_MATCH_SEP_PREFIX;
     const yn_node *v = cfg_get(m, kinds[found]);

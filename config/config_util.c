@@ -337,3 +337,28 @@ out:
     cfg_pop(c, m);
     return rc;
 }
+
+int cfg_one_of(cfg_ctx *c, const yn_node *map, const char *const *keys, int n, bool required,
+               int *found)
+{
+    *found = -1;
+    for (int i = 0; i < n; i++) {
+        if (!cfg_get(map, keys[i]))
+            continue;
+        if (*found >= 0)
+            return cfg_err(c, cfg_key_node(map, keys[i]), "only one of '%s' and '%s' may be set",
+                           keys[*found], keys[i]);
+        *found = i;
+    }
+    if (*found >= 0 || !required)
+        return 0;
+    char list[256];
+    size_t used = 0;
+    for (int i = 0; i < n && used < sizeof list; i++) {
+        int k = snprintf(list + used, sizeof list - used, "%s'%s'", i ? ", " : "", keys[i]);
+        if (k < 0)
+            break;
+        used += (size_t)k;
+    }
+    return cfg_err(c, map, "missing required field: one of %s", list);
+}

@@ -2,6 +2,7 @@
  * finished stream: text lines with Envoy's "-" for missing values, or one
  * JSON object per line with typed numbers and null for missing values. */
 #include "proxy/access_log.h"
+#include "proxy/addr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -117,30 +118,6 @@ static size_t format_time(const char *fmt, uint64_t wall_us, char *out, size_t o
     gmtime_r(&sec, &tm);
     size_t n = strftime(out, outn, exp, &tm);
     return n;           /* 0 when it did not fit (or an empty result) */
-}
-
-/* "ip:port" ("[ip]:port" for IPv6) or the bare IP; 0 when not an IP. */
-static size_t format_addr(const struct sockaddr_storage *ss, bool with_port, char *out,
-                          size_t outn)
-{
-    char ip[INET6_ADDRSTRLEN];
-    int n;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        if (!inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip))
-            return 0;
-        n = with_port ? snprintf(out, outn, "%s:%u", ip, ntohs(a->sin_port))
-                      : snprintf(out, outn, "%s", ip);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        if (!inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip))
-            return 0;
-        n = with_port ? snprintf(out, outn, "[%s]:%u", ip, ntohs(a->sin6_port))
-                      : snprintf(out, outn, "%s", ip);
-    } else {
-        return 0;
-    }
-    return n < 0 || (size_t)n >= outn ? 0 : (size_t)n;
 }
 
 static value str_val(pf_str s)
@@ -268,7 +245,7 @@ static value eval(const cfg_alog_piece *pc, const pf_stream *s, const cfg_bootst
     case CFG_ALOG_RESPONSE_DURATION:
         return duration_val(s->resp_first_byte_ms, s->start_ms);
     case CFG_ALOG_UPSTREAM_HOST:
-        v = s->has_upstream_host ? tmp_val(tmp, format_addr(&s->upstream_host, true, tmp,
+        v = s->has_upstream_host ? tmp_val(tmp, pf_addr_format(&s->upstream_host, true, tmp,
                                                              ALOG_TMP))
                                  : (value){ V_MISSING, NULL, 0, 0 };
         break;
@@ -281,7 +258,7 @@ static value eval(const cfg_alog_piece *pc, const pf_stream *s, const cfg_bootst
     case CFG_ALOG_DOWNSTREAM_REMOTE_ADDRESS:
     case CFG_ALOG_DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT:
         v = s->downstream_remote
-                ? tmp_val(tmp, format_addr(s->downstream_remote,
+                ? tmp_val(tmp, pf_addr_format(s->downstream_remote,
                                            pc->op == CFG_ALOG_DOWNSTREAM_REMOTE_ADDRESS, tmp,
                                            ALOG_TMP))
                 : (value){ V_MISSING, NULL, 0, 0 };
@@ -289,7 +266,7 @@ static value eval(const cfg_alog_piece *pc, const pf_stream *s, const cfg_bootst
     case CFG_ALOG_DOWNSTREAM_LOCAL_ADDRESS:
     case CFG_ALOG_DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT:
         v = s->downstream_local
-                ? tmp_val(tmp, format_addr(s->downstream_local,
+                ? tmp_val(tmp, pf_addr_format(s->downstream_local,
                                            pc->op == CFG_ALOG_DOWNSTREAM_LOCAL_ADDRESS, tmp,
                                            ALOG_TMP))
                 : (value){ V_MISSING, NULL, 0, 0 };

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "admin/runtime.h"
+#include "proxy/addr.h"
 #include "proxy/route_headers.h"
 #include "proxy/route_match.h"
 #include "proxy/route_regex.h"
@@ -143,7 +144,7 @@ static bool find_cookie(const pf_hdrs *h, const char *name, size_t n, pf_str *ou
 static bool make_cookie(pf_stream *s, const cfg_hash_policy *hp, pf_str *value)
 {
     char addr[80];
-    size_t an = route_format_addr(s->downstream_remote, true, addr, sizeof addr);
+    size_t an = pf_addr_format(s->downstream_remote, true, addr, sizeof addr);
     char v[17], buf[512];
     snprintf(v, sizeof v, "%016llx", (unsigned long long)route_hash64(addr, an));
     int n = snprintf(buf, sizeof buf, "%s=\"%s\"", hp->name, v);
@@ -186,7 +187,7 @@ static bool compute_hash(pf_stream *s, const cfg_route *r, uint64_t *out)
             break;
         case CFG_HASH_SOURCE_IP:
             if (!hp->disabled) {
-                size_t n = route_format_addr(s->downstream_remote, false, ip, sizeof ip);
+                size_t n = pf_addr_format(s->downstream_remote, false, ip, sizeof ip);
                 v = (pf_str){ ip, n };
                 got = n > 0;
             }
@@ -375,7 +376,7 @@ void route_action_host_rewrite(pf_stream *s, const struct sockaddr_storage *addr
     if (!s->route || !s->route->auto_host_rewrite || !addr)
         return;
     char buf[80];
-    size_t n = route_format_addr(addr, true, buf, sizeof buf);
+    size_t n = pf_addr_format(addr, true, buf, sizeof buf);
     pf_str h;
     if (n && pf_arena_dup(&s->arena, &h, buf, n) == 0)
         set_authority(s, h);

@@ -8,33 +8,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proxy/addr.h"
 #include "proxy/http.h"
 #include "proxy/route_match.h"
 
-size_t route_format_addr(const struct sockaddr_storage *ss, bool with_port, char *out,
-                         size_t outn)
-{
-    char ip[INET6_ADDRSTRLEN];
-    int n;
-    if (!ss)
-        return 0;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        if (!inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip))
-            return 0;
-        n = with_port ? snprintf(out, outn, "%s:%u", ip, ntohs(a->sin_port))
-                      : snprintf(out, outn, "%s", ip);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        if (!inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip))
-            return 0;
-        n = with_port ? snprintf(out, outn, "[%s]:%u", ip, ntohs(a->sin6_port))
-                      : snprintf(out, outn, "%s", ip);
-    } else {
-        return 0;
-    }
-    return n < 0 || (size_t)n >= outn ? 0 : (size_t)n;
-}
 
 /* %START_TIME%: Envoy's default "%Y-%m-%dT%H:%M:%E3SZ", or strftime(fmt). */
 static size_t format_start(const pf_stream *s, const char *fmt, char *out, size_t outn)
@@ -98,19 +75,19 @@ int route_fmt_render(const cfg_fmt *f, pf_stream *s, pf_str *out)
             break;
         case CFG_FMT_DS_REMOTE:
         case CFG_FMT_DS_REMOTE_NOPORT:
-            k = route_format_addr(s->downstream_remote, p->op == CFG_FMT_DS_REMOTE, tmp,
+            k = pf_addr_format(s->downstream_remote, p->op == CFG_FMT_DS_REMOTE, tmp,
                                   sizeof tmp);
             v = (pf_str){ tmp, k };
             break;
         case CFG_FMT_DS_LOCAL:
         case CFG_FMT_DS_LOCAL_NOPORT:
-            k = route_format_addr(s->downstream_local, p->op == CFG_FMT_DS_LOCAL, tmp,
+            k = pf_addr_format(s->downstream_local, p->op == CFG_FMT_DS_LOCAL, tmp,
                                   sizeof tmp);
             v = (pf_str){ tmp, k };
             break;
         case CFG_FMT_UP_REMOTE:
             if (s->has_upstream_host)
-                k = route_format_addr(&s->upstream_host, true, tmp, sizeof tmp);
+                k = pf_addr_format(&s->upstream_host, true, tmp, sizeof tmp);
             v = (pf_str){ tmp, k };
             break;
         case CFG_FMT_PROTOCOL:

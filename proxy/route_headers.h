@@ -12,10 +12,6 @@
 #include "config/route_config.h"
 #include "proxy/stream.h"
 
-/* "ip:port" ("[ip]:port" for IPv6), or the bare IP; 0 when not an IP. */
-size_t route_format_addr(const struct sockaddr_storage *ss, bool with_port, char *out,
-                         size_t outn);
-
 /* Renders f for stream s into *out (arena memory, or the config's string
  * when f is one literal).  Returns 0 or -ENOMEM. */
 int route_fmt_render(const cfg_fmt *f, pf_stream *s, pf_str *out);

@@ -18,6 +18,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "proxy/addr.h"
 #include "proxy/downstream.h"
 #include "proxy/log.h"
 #include "proxy/route_headers.h"
@@ -411,7 +412,7 @@ static void push_addr(lua_State *L, const struct sockaddr_storage *ss)
         lua_pushliteral(L, "");
         return;
     }
-    size_t n = route_format_addr(ss, true, buf, sizeof buf);
+    size_t n = pf_addr_format(ss, true, buf, sizeof buf);
     lua_pushlstring(L, buf, n);
 }
 
