@@ -37,14 +37,14 @@ typedef struct pf_server {
     uv_sem_t start_sem;             /* a starting worker posts once bound */
     atomic_int workers_exited;
     int workers_started;
-    bool draining;
+    atomic_bool draining;           /* written by the main thread; read by workers (Lua extension) */
     struct pf_admin *admin;
     uint64_t start_time;
     struct stats_store *stats;      /* created at start-up; owned */
     struct pf_proxy_stats *ps;      /* data-path stat ids; owned */
     struct pf_host_table **host_tables; /* per cluster (proxy/host_stats.h); owned */
     uv_timer_t stats_timer;         /* stats_flush_interval */
-    bool hc_failed;                 /* admin /healthcheck/fail (proxy/server_state.h) */
+    atomic_bool hc_failed;          /* admin /healthcheck/fail (proxy/server_state.h); read by workers */
     struct runtime_loader *runtime; /* layers + current snapshot; main thread; owned */
     struct pf_cluster_mgr *cm;      /* host health, publishing, breakers (proxy/cluster_mgr.h); owned */
 } pf_server;

@@ -853,6 +853,13 @@ static int l_base64(lua_State *L)
     return 1;
 }
 
+/* pilotfish extension, not an Envoy method (filters/lua/lua_pilotfish.c) */
+static int l_pilotfish(lua_State *L)
+{
+    lua_co *co = alive(L, MT_HANDLE, NULL);
+    return pf_lua_push_pilotfish(L, co->fs->lw->w);
+}
+
 static int l_clear_route_cache(lua_State *L)
 {
     lua_co *co = alive(L, MT_HANDLE, NULL);
@@ -902,7 +909,9 @@ void pf_lua_api_register(lua_State *L)
         {"logInfo", l_info}, {"logWarn", l_warn}, {"logErr", l_err},
         {"logCritical", l_critical}, {"respond", l_respond}, {"httpCall", l_http_call},
         {"timestamp", l_timestamp}, {"base64Escape", l_base64},
-        {"clearRouteCache", l_clear_route_cache}, {NULL, NULL}};
+        {"clearRouteCache", l_clear_route_cache},
+        {"pilotfish", l_pilotfish},     /* pilotfish extension */
+        {NULL, NULL}};
     static const luaL_Reg headers[] = {
         {"get", h_get}, {"getAtIndex", h_get_at}, {"getNumValues", h_num_values},
         {"add", h_add}, {"replace", h_replace}, {"remove", h_remove},

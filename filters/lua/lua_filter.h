@@ -103,6 +103,10 @@ void pf_lua_push_chunk(lua_State *L, const char *p, size_t n);
 /* Drops the dynamic metadata table of stream key. */
 void pf_lua_dynmeta_clear(lua_State *L, const void *key);
 
+/* lua_pilotfish.c: pushes the handle:pilotfish() object (a pilotfish
+ * extension, not Envoy API: draining(), clusterHealthy(name)). */
+int pf_lua_push_pilotfish(lua_State *L, struct pf_worker *w);
+
 /* lua_filter.c: httpCall plumbing for lua_api.c */
 int pf_lua_http_call(lua_State *L, lua_co *co);
 
