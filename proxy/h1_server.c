@@ -357,9 +357,16 @@ static void write_headers(h1conn *c, const pf_hdrs *h)
 
 static void write_status_line(h1conn *c, int status)
 {
-    char line[64];
-    int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, pf_http_reason(status));
-    pf_sock_write(&c->dc->sock, line, (size_t)n);
+    char line[64] = "HTTP/1.1 ";
+    size_t n = 9 + pf_u64_dec((uint64_t)status, line + 9);
+    const char *reason = pf_http_reason(status);
+    size_t rn = strlen(reason);
+    line[n++] = ' ';
+    memcpy(line + n, reason, rn);        /* reasons are short: fits */
+    n += rn;
+    line[n++] = '\r';
+    line[n++] = '\n';
+    pf_sock_write(&c->dc->sock, line, n);
 }
 
 static void h1_encode_headers(pf_stream *s, bool end)

@@ -190,12 +190,8 @@ void hcm_encode_headers(pf_stream *s, bool end)
     }
     pf_hdrs_strip_hop_by_hop(&s->resp_hdrs);
     pf_hdrs_remove_lit(&s->resp_hdrs, "server");
-    char t[24];
-    int n = snprintf(t, sizeof t, "%llu",
-                     (unsigned long long)(uv_now(&s->w->loop) - s->upstream_start_ms));
-    pf_str ts;
-    pf_arena_dup(&s->arena, &ts, t, (size_t)n);
-    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("x-envoy-upstream-service-time"), ts);
+    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("x-envoy-upstream-service-time"),
+                pf_arena_u64(&s->arena, uv_now(&s->w->loop) - s->upstream_start_ms));
     if (s->fc) {
         /* Route response mutations belong to the router (before the filters);
          * the server header to the connection manager (after them). */
@@ -371,13 +367,9 @@ static void prepare_upstream_request(pf_stream *s)
     add_request_id(s);
     route_action_apply_request(s);
     pf_hdrs_remove_lit(&s->req_hdrs, "x-envoy-expected-rq-timeout-ms");
-    if (r->timeout_ms) {
-        char t[24];
-        int n = snprintf(t, sizeof t, "%llu", (unsigned long long)r->timeout_ms);
-        pf_str ts;
-        if (pf_arena_dup(&s->arena, &ts, t, (size_t)n) == 0)
-            pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-envoy-expected-rq-timeout-ms"), ts);
-    }
+    if (r->timeout_ms)
+        pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-envoy-expected-rq-timeout-ms"),
+                    pf_arena_u64(&s->arena, r->timeout_ms));
 }
 
 static void mark_request_end(pf_stream *s)

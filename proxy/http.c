@@ -96,6 +96,27 @@ void pf_hdrs_strip_hop_by_hop(pf_hdrs *h)
     h->n = j;
 }
 
+size_t pf_u64_dec(uint64_t v, char *out)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+pf_str pf_arena_u64(pf_arena *a, uint64_t v)
+{
+    char *p = pf_arena_alloc(a, 20);
+    if (!p)
+        return PF_STR("0");
+    return (pf_str){ p, pf_u64_dec(v, p) };
+}
+
 const char *pf_http_reason(int status)
 {
     switch (status) {

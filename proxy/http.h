@@ -50,6 +50,12 @@ static inline bool pf_http_is_tchar(unsigned char ch)
            (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
+/* Writes v in decimal into out (at least 20 bytes); returns the length.
+ * The hot path's replacement for snprintf("%llu"). */
+size_t pf_u64_dec(uint64_t v, char *out);
+/* Copies v in decimal into the arena as a header value. */
+pf_str pf_arena_u64(pf_arena *a, uint64_t v);
+
 /* Reason phrase for a status code ("OK", "Not Found"), "" when unknown. */
 const char *pf_http_reason(int status);
 

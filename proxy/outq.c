@@ -52,7 +52,7 @@ void pf_outq_init(pf_outq *q)
     q->bytes = 0;
 }
 
-int pf_outq_append(pf_outq *q, pf_chunk_pool *pool, const void *data, size_t n)
+int pf_outq__append_slow(pf_outq *q, pf_chunk_pool *pool, const void *data, size_t n)
 {
     const char *p = data;
     while (n) {

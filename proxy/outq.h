@@ -8,6 +8,7 @@
 #define PF_OUTQ_H
 
 #include <stddef.h>
+#include <string.h>
 #include <uv.h>
 
 #define PF_CHUNK_SIZE 16384
@@ -33,8 +34,22 @@ void pf_chunk_pool_init(pf_chunk_pool *pool, size_t max_free);
 void pf_chunk_pool_destroy(pf_chunk_pool *pool);
 
 void pf_outq_init(pf_outq *q);
-/* Returns 0 or -ENOMEM. */
-int pf_outq_append(pf_outq *q, pf_chunk_pool *pool, const void *data, size_t n);
+/* The general case of pf_outq_append (a new chunk is needed). */
+int pf_outq__append_slow(pf_outq *q, pf_chunk_pool *pool, const void *data, size_t n);
+
+/* Returns 0 or -ENOMEM.  Inline: most appends are small pieces of a head
+ * that fit in the tail chunk. */
+static inline int pf_outq_append(pf_outq *q, pf_chunk_pool *pool, const void *data, size_t n)
+{
+    pf_chunk *t = q->tail;
+    if (t && PF_CHUNK_SIZE - t->end >= n) {
+        memcpy(t->data + t->end, data, n);
+        t->end += n;
+        q->bytes += n;
+        return 0;
+    }
+    return pf_outq__append_slow(q, pool, data, n);
+}
 /* Fills up to max bufs with the first unsent bytes; returns the count. */
 unsigned pf_outq_peek(const pf_outq *q, uv_buf_t *bufs, unsigned max);
 /* Marks n bytes sent, recycling emptied chunks. */

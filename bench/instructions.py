@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""Instructions per proxied request, counted by valgrind's callgrind: noise-free
+on a shared machine (the count does not depend on what else runs).
+
+    bench/instructions.py pilotfish [path/to/pilotfish]
+    bench/instructions.py haproxy
+
+Each proxy runs single-threaded under callgrind in front of the Python test
+upstream; one keep-alive client sends N1 and then N2 requests in two runs, and
+(total(N2) - total(N1)) / (N2 - N1) cancels start-up and shut-down costs.
+Kernel time is not counted (both proxies make similar syscalls per request)."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+import pftest  # noqa: E402
+from pftest import HttpConn, cluster, free_port, match_prefix, route, simple_bootstrap  # noqa: E402
+
+N1, N2 = 500, 2500
+
+
+def haproxy_cmd(tmp, port, up_port):
+    cfg = os.path.join(tmp, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write("global\n    nbthread 1\n    maxconn 4096\ndefaults\n    mode http\n"
+                "    option http-keep-alive\n    http-reuse always\n    timeout connect 1s\n"
+                "    timeout client 30s\n    timeout server 30s\n"
+                "frontend bench\n    bind 127.0.0.1:%d\n    default_backend upstream\n"
+                "backend upstream\n    server u1 127.0.0.1:%d\n" % (port, up_port))
+    return ["haproxy", "-db", "-f", cfg], 10          # SIGUSR1: soft stop
+
+
+def pilotfish_cmd(tmp, port, up_port, binary):
+    cfg = os.path.join(tmp, "pilotfish.yaml")
+    with open(cfg, "w") as f:
+        f.write(pftest.to_yaml(simple_bootstrap(port, free_port(), [route(match_prefix("/"), "up")],
+                                                [cluster("up", [up_port])])))
+    return [binary, "-c", cfg, "--concurrency", "1", "-l", "error", "--drain-time-s", "1"], 15
+
+
+def total_instructions(kind, n, binary):
+    tmp = tempfile.mkdtemp(prefix="pf-instr-")
+    up = pftest.Upstream("up")
+    port = free_port()
+    cmd, stop_sig = (haproxy_cmd(tmp, port, up.port) if kind == "haproxy"
+                     else pilotfish_cmd(tmp, port, up.port, binary))
+    out = os.path.join(tmp, "callgrind.out")
+    p = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + cmd,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        pftest.wait_until(lambda: not pftest.port_is_free(port), 120, what="proxy listening")
+        with HttpConn(port, timeout=60) as c:
+            for _ in range(n):
+                assert c.get("/bench").status == 200
+    finally:
+        p.send_signal(stop_sig)
+        p.wait(180)
+        up.close()
+    with open(out) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError("no totals in " + out)
+
+
+def main():
+    kind = sys.argv[1] if len(sys.argv) > 1 else "pilotfish"
+    binary = sys.argv[2] if len(sys.argv) > 2 else "build/pilotfish"
+    a, b = total_instructions(kind, N1, binary), total_instructions(kind, N2, binary)
+    print("%s: %.0f instructions per request" % (kind, (b - a) / (N2 - N1)))
+
+
+if __name__ == "__main__":
+    main()
