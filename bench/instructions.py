@@ -3,6 +3,7 @@
 on a shared machine (the count does not depend on what else runs).
 
     bench/instructions.py pilotfish [path/to/pilotfish]
+    bench/instructions.py pilotfish-lua [path/to/pilotfish]   (a header-adding Lua filter)
     bench/instructions.py haproxy
 
 Each proxy runs single-threaded under callgrind in front of the Python test
@@ -34,11 +35,23 @@ def haproxy_cmd(tmp, port, up_port):
     return ["haproxy", "-db", "-f", cfg], 10          # SIGUSR1: soft stop
 
 
-def pilotfish_cmd(tmp, port, up_port, binary):
+LUA_FILTER = {
+    "name": "envoy.filters.http.lua",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        "default_source_code": {"inline_string":
+            "function envoy_on_request(h) h:headers():add('x-lua', '1') end\n"}}}
+
+
+def pilotfish_cmd(tmp, port, up_port, binary, lua=False):
     cfg = os.path.join(tmp, "pilotfish.yaml")
+    b = simple_bootstrap(port, free_port(), [route(match_prefix("/"), "up")],
+                         [cluster("up", [up_port])])
+    if lua:
+        hcm = b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        hcm["http_filters"].insert(0, LUA_FILTER)
     with open(cfg, "w") as f:
-        f.write(pftest.to_yaml(simple_bootstrap(port, free_port(), [route(match_prefix("/"), "up")],
-                                                [cluster("up", [up_port])])))
+        f.write(pftest.to_yaml(b))
     return [binary, "-c", cfg, "--concurrency", "1", "-l", "error", "--drain-time-s", "1"], 15
 
 
@@ -47,7 +60,7 @@ def total_instructions(kind, n, binary):
     up = pftest.Upstream("up")
     port = free_port()
     cmd, stop_sig = (haproxy_cmd(tmp, port, up.port) if kind == "haproxy"
-                     else pilotfish_cmd(tmp, port, up.port, binary))
+                     else pilotfish_cmd(tmp, port, up.port, binary, lua=kind == "pilotfish-lua"))
     out = os.path.join(tmp, "callgrind.out")
     p = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + cmd,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
