@@ -92,22 +92,6 @@ static const char *const hcm_unsupported[] = {
 static const char *const codec_known[] = {"AUTO", "HTTP1", "HTTP2", "HTTP3", NULL};
 static const char *const codec_sup[] = {"AUTO", "HTTP1", "HTTP2", NULL};
 
-/* typed_config["@type"] must be `want`. */
-static int check_type_url(cfg_ctx *c, const yn_node *tc, const char *want)
-{
-    const yn_node *t = cfg_get(tc, "@type");
-    if (!t)
-        return cfg_err(c, tc, "missing required field '@type' (expected %s)", want);
-    size_t m = cfg_push(c, "@type");
-    int rc = 0;
-    if (t->kind != YN_SCALAR)
-        rc = cfg_err(c, t, "expected a string (%s)", want);
-    else if (strcmp(t->str, want) != 0)
-        rc = cfg_err(c, t, "not supported yet: %s (supported: %s)", t->str, want);
-    cfg_pop(c, m);
-    return rc;
-}
-
 /* http_filters: the filter list and the per-route filter configs are
  * parsed by config/config_http_filters.c. */
 static int parse_http_filters(cfg_ctx *c, const yn_node *hcm, cfg_hcm *h)
@@ -201,7 +185,7 @@ static int parse_filter_chain(cfg_ctx *c, const yn_node *fc, cfg_filter_chain *c
             size_t mt = cfg_push(c, "typed_config");
             if (tc->kind != YN_MAP)
                 rc = cfg_err(c, tc, "expected a map");
-            else if ((rc = check_type_url(c, tc, HCM_TYPE)) == 0)
+            else if ((rc = cfg_check_type_url(c, tc, HCM_TYPE)) == 0)
                 rc = parse_hcm(c, tc, h);
             cfg_pop(c, mt);
         }

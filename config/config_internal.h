@@ -61,6 +61,9 @@ int cfg_get_duration(cfg_ctx *c, const yn_node *map, const char *key,
 int cfg_get_enum(cfg_ctx *c, const yn_node *map, const char *key,
                  const char *const *known, const char *const *supported, int *out);
 
+/* typed_config["@type"] (in map tc) must be `want`. */
+int cfg_check_type_url(cfg_ctx *c, const yn_node *tc, const char *want);
+
 /* At most one of keys[0..n) may be set in map; *found is its index or -1.
  * required: none set is an error naming them all. */
 int cfg_one_of(cfg_ctx *c, const yn_node *map, const char *const *keys, int n, bool required,

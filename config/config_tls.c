@@ -100,17 +100,7 @@ static int check_typed(cfg_ctx *c, const yn_node *tc, const char *want)
 {
     if (tc->kind != YN_MAP)
         return cfg_err(c, tc, "expected a map");
-    const yn_node *t = cfg_get(tc, "@type");
-    if (!t)
-        return cfg_err(c, tc, "missing required field '@type' (expected %s)", want);
-    size_t m = cfg_push(c, "@type");
-    int rc = 0;
-    if (t->kind != YN_SCALAR)
-        rc = cfg_err(c, t, "expected a string (%s)", want);
-    else if (strcmp(t->str, want) != 0)
-        rc = cfg_err(c, t, "not supported yet: %s (supported: %s)", t->str, want);
-    cfg_pop(c, m);
-    return rc;
+    return cfg_check_type_url(c, tc, want);
 }
 
 /* A sequence of strings -> *out (n entries). */

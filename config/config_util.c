@@ -362,3 +362,18 @@ int cfg_one_of(cfg_ctx *c, const yn_node *map, const char *const *keys, int n, b
     }
     return cfg_err(c, map, "missing required field: one of %s", list);
 }
+
+int cfg_check_type_url(cfg_ctx *c, const yn_node *tc, const char *want)
+{
+    const yn_node *t = cfg_get(tc, "@type");
+    if (!t)
+        return cfg_err(c, tc, "missing required field '@type' (expected %s)", want);
+    size_t m = cfg_push(c, "@type");
+    int rc = 0;
+    if (t->kind != YN_SCALAR)
+        rc = cfg_err(c, t, "expected a string (%s)", want);
+    else if (strcmp(t->str, want) != 0)
+        rc = cfg_err(c, t, "not supported yet: %s (supported: %s)", t->str, want);
+    cfg_pop(c, m);
+    return rc;
+}
