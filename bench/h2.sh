@@ -89,34 +89,14 @@ ensure_tools() {
     command -v h2load  >/dev/null 2>&1 || missing+=(nghttp2-client)
     command -v nghttpx >/dev/null 2>&1 || missing+=(nghttp2-proxy)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-    if ((${#missing[@]})); then
-        if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-            log "installing missing packages: ${missing[*]}"
-            export DEBIAN_FRONTEND=noninteractive
-            timeout 300 apt-get install -y "${missing[@]}" >&2 ||
-                { timeout 300 apt-get update >&2 && timeout 300 apt-get install -y "${missing[@]}" >&2; } ||
-                log "apt-get install failed; continuing with what is available"
-        else
-            log "missing packages (${missing[*]}); run as root or install: apt-get install -y nghttp2-client nghttp2-proxy haproxy nginx-light openssl"
-        fi
-    fi
+    install_packages "${missing[@]}"
     command -v nginx   >/dev/null 2>&1 || die "nginx is required (it is the HTTP/1.1 upstream)"
     command -v openssl >/dev/null 2>&1 || die "openssl is required (certificates, handshake scenario)"
     command -v taskset >/dev/null 2>&1 || die "taskset (util-linux) is required"
 }
 ensure_tools
 
-NCPU=$(nproc)
-if ((NCPU < 2)); then
-    log "WARNING: only $NCPU CPU; proxy and load generator will share it"
-    PROXY_CORE=0; LOAD_CORE=0
-fi
-taskset -pc "$LOAD_CORE" $$ >/dev/null 2>&1 || true
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/pilotfish-bench-h2.XXXXXX")
-chmod 755 "$TMP"   # nginx workers may run as an unprivileged user
-declare -a STARTED_PIDS=()
-install_traps
+bench_setup pilotfish-bench-h2
 
 for port in $TLS_PORT $H2C_PORT $UPSTREAM_PORT $ECHO_PORT $ADMIN_PORT; do
     port_open "$port" && die "port $port on $HOST is already in use; stop whatever is listening there"

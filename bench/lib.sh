@@ -151,3 +151,34 @@ to_ms() {
         if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
         printf "%.3f", n }'
 }
+
+# Installs the given Debian packages when running as root (bounded in time);
+# otherwise says what to install.  Callers check afterwards what they need.
+install_packages() {
+    (($#)) || return 0
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        log "installing missing packages: $*"
+        export DEBIAN_FRONTEND=noninteractive
+        timeout 300 apt-get install -y "$@" >&2 ||
+            { timeout 300 apt-get update >&2 && timeout 300 apt-get install -y "$@" >&2; } ||
+            log "apt-get install failed; continuing with what is available"
+    else
+        log "missing packages ($*); run as root or install: apt-get install -y $*"
+    fi
+}
+
+# Core layout, harness pinning, the temp dir and the exit trap; $1 = temp dir prefix.
+bench_setup() {
+    NCPU=$(nproc)
+    if ((NCPU < 2)); then
+        log "WARNING: only $NCPU CPU; proxy and load generator will share it"
+        # shellcheck disable=SC2034  # read by the sourcing script
+        PROXY_CORE=0; LOAD_CORE=0
+    fi
+    # Keep the harness itself (RSS sampler, helpers) off the proxy's core.
+    taskset -pc "$LOAD_CORE" $$ >/dev/null 2>&1 || true
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    chmod 755 "$TMP"   # nginx workers may run as an unprivileged user
+    declare -ga STARTED_PIDS=()
+    install_traps
+}

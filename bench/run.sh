@@ -58,39 +58,14 @@ ensure_tools() {
     command -v nginx   >/dev/null 2>&1 || missing+=(nginx-light)
     command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
     command -v wrk     >/dev/null 2>&1 || missing+=(wrk)
-    if ((${#missing[@]})); then
-        if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-            log "installing missing packages: ${missing[*]}"
-            export DEBIAN_FRONTEND=noninteractive
-            timeout 300 apt-get install -y "${missing[@]}" >&2 ||
-                { timeout 300 apt-get update >&2 && timeout 300 apt-get install -y "${missing[@]}" >&2; } ||
-                log "apt-get install failed; continuing with what is available"
-        else
-            log "missing packages (${missing[*]}); run as root or install: apt-get install -y nginx-light haproxy wrk"
-        fi
-    fi
+    install_packages "${missing[@]}"
     command -v wrk   >/dev/null 2>&1 || die "wrk is required"
     command -v nginx >/dev/null 2>&1 || die "nginx is required (it is the upstream)"
     command -v taskset >/dev/null 2>&1 || die "taskset (util-linux) is required"
 }
 ensure_tools
 
-NCPU=$(nproc)
-if ((NCPU < 2)); then
-    log "WARNING: only $NCPU CPU; proxy and load generator will share it"
-    PROXY_CORE=0; LOAD_CORE=0
-fi
-# Keep the harness itself (RSS sampler, helpers) off the proxy's core.
-taskset -pc "$LOAD_CORE" $$ >/dev/null 2>&1 || true
-
-# --------------------------------------------------------------------------
-# Process bookkeeping and cleanup
-# --------------------------------------------------------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/pilotfish-bench.XXXXXX")
-chmod 755 "$TMP"   # nginx workers may run as an unprivileged user
-declare -a STARTED_PIDS=()
-
-install_traps
+bench_setup pilotfish-bench
 
 
 # --------------------------------------------------------------------------
