@@ -99,8 +99,11 @@ typedef struct cfg_cluster {
     size_t n_endpoints;
     struct cfg_tls_client *tls;         /* transport_socket (UpstreamTlsContext); owned; NULL: plaintext */
     /* HTTP/2 to the hosts: http2_protocol_options, or typed_extension_protocol_options
-     * envoy.extensions.upstreams.http.v3.HttpProtocolOptions explicit_http_config */
-    bool http2;
+     * envoy.extensions.upstreams.http.v3.HttpProtocolOptions explicit_http_config.
+     * http_auto: auto_config, HTTP/2 or HTTP/1.1 as the host's ALPN picks (http2
+     * holds the HTTP/2 options then).  http_downstream: use_downstream_protocol_config,
+     * HTTP/2 for HTTP/2 downstreams when http2 is set. */
+    bool http2, http_auto, http_downstream;
     uint32_t h2_max_concurrent_streams;     /* default 2147483647 (Envoy) */
     uint32_t h2_initial_stream_window;      /* default 268435456 (Envoy) */
     uint32_t h2_initial_connection_window;  /* default 268435456 (Envoy) */

@@ -17,14 +17,18 @@ static const char *const h2_unsupported[] = {
     "max_inbound_window_update_frames_per_data_frame_sent", "stream_error_on_invalid_http_messaging",
     "override_stream_error_on_invalid_http_message", "custom_settings_parameters",
     "connection_keepalive", "use_oghttp2_codec", "max_metadata_size", NULL};
-static const char *const hpo_handled[] = {"@type", "explicit_http_config",
+static const char *const hpo_handled[] = {"@type", "explicit_http_config", "auto_config",
+                                          "use_downstream_protocol_config",
                                           "upstream_http_protocol_options", NULL};
-static const char *const hpo_unsupported[] = {"auto_config", "use_downstream_protocol_config",
-                                              "common_http_protocol_options", "http_filters",
+static const char *const hpo_unsupported[] = {"common_http_protocol_options", "http_filters",
                                               "header_validation_config", NULL};
+/* explicit_http_config, use_downstream_protocol_config and auto_config share
+ * the h1/h2/h3 option fields. */
 static const char *const explicit_handled[] = {"http_protocol_options", "http2_protocol_options",
                                                NULL};
 static const char *const explicit_unsupported[] = {"http3_protocol_options", NULL};
+static const char *const auto_unsupported[] = {"http3_protocol_options",
+                                               "alternate_protocols_cache_options", NULL};
 static const char *const uhpo_handled[] = {"auto_sni", "auto_san_validation", NULL};
 static const char *const uhpo_unsupported[] = {"override_auto_sni_header", NULL};
 static const char *const h1_unsupported[] = {
@@ -82,6 +86,41 @@ static int parse_explicit(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
     return rc;
 }
 
+/* use_downstream_protocol_config: either or both protocols. */
+static int parse_downstream(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
+{
+    static const cfg_fields f = {explicit_handled, NULL, explicit_unsupported};
+    int rc = cfg_check_map(c, n, &f);
+    cl->http_downstream = true;
+    if (!rc)
+        rc = parse_in(c, n, "http_protocol_options", parse_h1_options, cl);
+    if (!rc)
+        rc = parse_in(c, n, "http2_protocol_options", parse_h2_options, cl);
+    return rc;
+}
+
+/* auto_config: ALPN picks HTTP/2 or HTTP/1.1 per host (proxy/upstream_auto.c).
+ * Envoy only allows it over a transport socket that does ALPN, i.e. TLS. */
+static int parse_auto(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
+{
+    static const cfg_fields f = {explicit_handled, NULL, auto_unsupported};
+    int rc = cfg_check_map(c, n, &f);
+    if (!rc)
+        rc = parse_in(c, n, "http_protocol_options", parse_h1_options, cl);
+    if (!rc)
+        rc = parse_in(c, n, "http2_protocol_options", parse_h2_options, cl);
+    cl->http_auto = true;       /* http2 holds the HTTP/2 options; ALPN decides */
+    return rc;
+}
+
+static bool has_tls_transport(const yn_node *cluster)
+{
+    const yn_node *ts = cfg_get(cluster, "transport_socket");
+    const yn_node *tc = ts ? cfg_get(ts, "typed_config") : NULL;
+    const yn_node *t = tc ? cfg_get(tc, "@type") : NULL;
+    return t && t->kind == YN_SCALAR && strstr(t->str, "UpstreamTlsContext") != NULL;
+}
+
 static int parse_upstream_options(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
 {
     static const cfg_fields f = {uhpo_handled, NULL, uhpo_unsupported};
@@ -108,10 +147,16 @@ static int parse_hpo(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
         cfg_pop(c, m);
         return rc;
     }
-    if (!cfg_get(n, "explicit_http_config"))
-        return cfg_err(c, n, "missing required field 'explicit_http_config' "
-                             "(auto_config and use_downstream_protocol_config: not supported yet)");
+    static const char *const one[] = {"explicit_http_config", "use_downstream_protocol_config",
+                                      "auto_config"};
+    int which;
+    if ((rc = cfg_one_of(c, n, one, 3, true, &which)) != 0)
+        return rc;
     rc = parse_in(c, n, "explicit_http_config", parse_explicit, cl);
+    if (!rc)
+        rc = parse_in(c, n, "use_downstream_protocol_config", parse_downstream, cl);
+    if (!rc)
+        rc = parse_in(c, n, "auto_config", parse_auto, cl);
     if (!rc)
         rc = parse_in(c, n, "upstream_http_protocol_options", parse_upstream_options, cl);
     return rc;
@@ -146,5 +191,8 @@ int cfg_parse_cluster_http_protocol(cfg_ctx *c, const yn_node *cluster, cfg_clus
     int rc = parse_in(c, cluster, "http2_protocol_options", parse_h2_options, cl);
     if (!rc)
         rc = parse_in(c, cluster, "typed_extension_protocol_options", parse_typed_options, cl);
+    if (!rc && cl->http_auto && !has_tls_transport(cluster))
+        rc = cfg_err(c, cluster, "auto_config needs a transport socket that negotiates ALPN: "
+                                 "add a transport_socket with an UpstreamTlsContext");
     return rc;
 }

@@ -766,16 +766,21 @@ static int parse_downstream(cfg_ctx *c, const yn_node *tc, cfg_tls_server *t)
 static int parse_upstream(cfg_ctx *c, const yn_node *tc, cfg_tls_client *t)
 {
     static const char *const h[] = {"@type", "common_tls_context", "sni", "allow_renegotiation",
-                                    NULL};
-    static const char *const ig[] = {"max_session_keys", NULL};
+                                    "max_session_keys", NULL};
     static const char *const u[] = {"enforce_rsa_key_usage", "auto_host_sni",
                                     "auto_sni_san_validation", NULL};
-    static const cfg_fields f = {h, ig, u};
+    static const cfg_fields f = {h, NULL, u};
     int rc;
     bool reneg = false;
     if ((rc = check_typed(c, tc, UPSTREAM_TYPE)) != 0 || (rc = cfg_check_map(c, tc, &f)) != 0 ||
         (rc = cfg_get_str(c, tc, "sni", false, &t->sni)) != 0 ||
         (rc = cfg_get_bool(c, tc, "allow_renegotiation", &reneg)) != 0)
+        return rc;
+    /* Envoy keeps up to max_session_keys (default 1) sessions to resume;
+     * 0 turns upstream resumption off.  pilotfish keeps one per host. */
+    t->max_session_keys = 1;
+    if ((rc = cfg_get_u32(c, tc, "max_session_keys", false, 0, 4294967295u,
+                          &t->max_session_keys)) != 0)
         return rc;
     if (reneg)
         return cfg_err(c, cfg_get(tc, "allow_renegotiation"),

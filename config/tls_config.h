@@ -85,6 +85,7 @@ typedef struct cfg_tls_server {
 typedef struct cfg_tls_client {
     cfg_tls_common common;
     char *sni;                  /* NULL: none (unless the cluster's auto_sni) */
+    uint32_t max_session_keys;  /* 0: no session resumption; default 1 */
 } cfg_tls_client;
 
 typedef enum cfg_transport_proto {

@@ -8,6 +8,7 @@
 #include "config/cluster_config.h"
 #include "proxy/cluster_mgr.h"
 #include "proxy/host_stats.h"
+#include "proxy/tls.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -124,7 +125,9 @@ void pf_cluster_rt_init(pf_cluster_rt *c, const cfg_cluster *cfg, size_t index,
     c->cfg = cfg;
     c->index = index;
     c->hosts = hosts;
-    c->proto = cfg->http2 ? &pf_upstream_h2 : &pf_upstream_h1;
+    c->proto = cfg->http_auto || cfg->http_downstream ? &pf_upstream_auto
+               : cfg->http2                           ? &pf_upstream_h2
+                                                      : &pf_upstream_h1;
     pf_queue_init(&c->pools);
 }
 
@@ -134,6 +137,12 @@ static bool addr_eq(const struct sockaddr_storage *a, const struct sockaddr_stor
         return false;
     size_t n = a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     return memcmp(a, b, n) == 0;
+}
+
+void pf_pool_free(pf_pool *p)
+{
+    pf_tls_session_free(p->tls_session);
+    free(p);
 }
 
 static pf_pool *pool_find_or_add(pf_cluster_rt *c, const struct sockaddr_storage *addr)
@@ -258,7 +267,7 @@ bool pf_breakers_overflow(pf_cluster_rt *c, const pf_pool *p)
     if (atomic_load_explicit(&c->breakers->rq_active, memory_order_relaxed) >= t->max_requests)
         return true;
     /* HTTP/1.1 without an idle connection: the request will wait for one. */
-    return c->proto == &pf_upstream_h1 && p->n_idle == 0 &&
+    return c->proto != &pf_upstream_h2 && p->alpn != PF_ALPN_H2 && p->n_idle == 0 &&
            atomic_load_explicit(&c->breakers->rq_pending, memory_order_relaxed) >=
                t->max_pending_requests;
 }

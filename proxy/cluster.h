@@ -95,7 +95,16 @@ typedef struct pf_pool {
     pf_queue idle;                  /* HTTP/1.1: idle pf_uconn.link */
     pf_queue h2conns;               /* HTTP/2: every connection (proxy/upstream_h2.c) */
     size_t n_idle, n_active;        /* n_active: open connections of either protocol */
+    void *tls_session;              /* SSL_SESSION * to resume with (proxy/tls.h), or NULL */
+    struct pf_alpn_probe *probe;    /* auto_config: the connection learning the protocol */
+    uint8_t alpn;                   /* auto_config: PF_ALPN_* the host picked */
 } pf_pool;
+
+/* What an auto_config pool knows of its host's protocol (proxy/upstream_auto.c). */
+enum { PF_ALPN_UNKNOWN, PF_ALPN_H1, PF_ALPN_H2 };
+
+/* Frees a pool no connection uses any more. */
+void pf_pool_free(pf_pool *p);
 
 /* A worker's mutable balancer state for its current host set. */
 typedef struct pf_lb_rt {

@@ -376,5 +376,5 @@ void pf_uconn_orphan_pool(pf_pool *p)
 {
     p->cluster = NULL;
     if (p->n_active == 0)
-        free(p);
+        pf_pool_free(p);
 }

@@ -275,13 +275,14 @@ int pf_sock_tls_server(pf_sock *s, SSL_CTX *ctx, int chain, const struct pf_tls_
     return rc;
 }
 
-int pf_sock_tls_client(pf_sock *s, SSL_CTX *ctx, const char *sni,
+int pf_sock_tls_client(pf_sock *s, SSL_CTX *ctx, const char *sni, void *resume,
                        const struct pf_tls_stats *stats)
 {
     int rc = tls_new(s, ctx, false, stats);
     if (rc)
         return rc;
-    if (sni && *sni && !SSL_set_tlsext_host_name(s->tls->ssl, sni)) {
+    if ((sni && *sni && !SSL_set_tlsext_host_name(s->tls->ssl, sni)) ||
+        (resume && !SSL_set_session(s->tls->ssl, resume))) {
         tls_free(s);
         return UV_EINVAL;
     }

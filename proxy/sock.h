@@ -89,8 +89,9 @@ struct pf_tls_stats;
  * stats: the listener's ssl.* ids.  Returns 0 or a UV error. */
 int pf_sock_tls_server(pf_sock *s, struct ssl_ctx_st *ctx, int chain,
                        const struct pf_tls_stats *stats);
-/* Makes s a TLS client (before or after pf_sock_connect); sni may be NULL. */
-int pf_sock_tls_client(pf_sock *s, struct ssl_ctx_st *ctx, const char *sni,
+/* Makes s a TLS client (before or after pf_sock_connect); sni may be NULL;
+ * resume: an SSL_SESSION to offer (NULL: none). */
+int pf_sock_tls_client(pf_sock *s, struct ssl_ctx_st *ctx, const char *sni, void *resume,
                        const struct pf_tls_stats *stats);
 /* Ciphertext that was already read from s (e.g. by a listener filter). */
 void pf_sock_tls_feed(pf_sock *s, const char *data, size_t n);

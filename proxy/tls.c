@@ -51,6 +51,7 @@ struct pf_tls_store {
 
 static pf_tls_store *g_store;
 static int ctx_idx = -1;
+static int session_slot_idx = -1;   /* SSL ex_data: where an upstream keeps its session */
 static const char **cipher_names;
 static size_t n_cipher_names;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -63,6 +64,7 @@ static int cmp_str(const void *a, const void *b)
 static void init_once(void)
 {
     ctx_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    session_slot_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     SSL_CTX *c = SSL_CTX_new(TLS_method());
     if (!c)
         return;
@@ -615,6 +617,27 @@ bad:
     return NULL;
 }
 
+/* A new session from an upstream (TLS 1.3: a NewSessionTicket after the
+ * handshake; TLS 1.2: at its end): a copy replaces the one in the slot the
+ * connection's pool gave, so the pool's next connection resumes.  A copy,
+ * because OpenSSL marks a connection's own session not resumable when the
+ * connection ends without close_notify, which upstreams often do. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    SSL_SESSION **slot = SSL_get_ex_data(ssl, session_slot_idx);
+    SSL_SESSION *copy;
+    if (!slot || !SSL_SESSION_is_resumable(sess) || !(copy = SSL_SESSION_dup(sess)))
+        return 0;
+    SSL_SESSION_free(*slot);
+    *slot = copy;
+    return 0;                       /* the connection keeps its own reference */
+}
+
+void pf_tls_session_free(void *session)
+{
+    SSL_SESSION_free(session);
+}
+
 static pf_tls_ctx *client_ctx(const cfg_cluster *cl, char *err, size_t errlen)
 {
     const cfg_tls_client *tc = cl->tls;
@@ -623,6 +646,17 @@ static pf_tls_ctx *client_ctx(const cfg_cluster *cl, char *err, size_t errlen)
     pf_tls_ctx *t = tctx_new(&tc->common, false, err, errlen, where);
     if (!t)
         return NULL;
+    if (!t->alpn_len && cl->http_auto) {
+        /* auto_config without alpn_protocols: Envoy offers both. */
+        static const unsigned char both[] = "\x02h2\x08http/1.1";
+        if (!(t->alpn_wire = malloc(sizeof both - 1))) {
+            tctx_free(t);
+            fail(err, errlen, "out of memory", where);
+            return NULL;
+        }
+        memcpy(t->alpn_wire, both, sizeof both - 1);
+        t->alpn_len = sizeof both - 1;
+    }
     if (t->alpn_len && SSL_CTX_set_alpn_protos(t->ctx, t->alpn_wire, (unsigned)t->alpn_len)) {
         fail(err, errlen, "cannot set ALPN", where);
         tctx_free(t);
@@ -633,7 +667,14 @@ static pf_tls_ctx *client_ctx(const cfg_cluster *cl, char *err, size_t errlen)
         SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, on_verify);
     else
         SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
-    SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
+    if (tc->max_session_keys) {
+        /* Sessions live in the pools (on_new_session), not in OpenSSL's cache. */
+        SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT |
+                                                   SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(t->ctx, on_new_session);
+    } else {
+        SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
+    }
     return t;
 }
 
@@ -716,8 +757,20 @@ SSL_CTX *pf_tls_listener_ctx(const pf_tls_store *st, const cfg_listener *l)
 
 /* ---- upstream ---- */
 
+size_t pf_tls_auto_sni_len(const char *host, size_t host_len)
+{
+    if (!host || !host_len)
+        return 0;
+    if (host[0] == '[') {
+        const char *rb = memchr(host, ']', host_len);
+        return rb ? (size_t)(rb - host) + 1 : host_len;
+    }
+    const char *colon = memchr(host, ':', host_len);
+    return colon ? (size_t)(colon - host) : host_len;
+}
+
 int pf_upstream_tls_start(pf_sock *s, const cfg_cluster *c, size_t ci, const char *host,
-                          size_t host_len)
+                          size_t host_len, void **session_slot)
 {
     if (!c->tls)
         return 0;
@@ -728,24 +781,31 @@ int pf_upstream_tls_start(pf_sock *s, const cfg_cluster *c, size_t ci, const cha
     sni[0] = '\0';
     if (c->tls->sni) {
         snprintf(sni, sizeof sni, "%s", c->tls->sni);
-    } else if (c->auto_sni && host && host_len) {
+    } else if (c->auto_sni) {
         /* The request's host without its port (Envoy's auto_sni). */
-        size_t n = host_len;
-        if (host[0] == '[') {
-            const char *rb = memchr(host, ']', host_len);
-            n = rb ? (size_t)(rb - host) + 1 : host_len;
-        } else {
-            const char *colon = memchr(host, ':', host_len);
-            if (colon)
-                n = (size_t)(colon - host);
-        }
+        size_t n = pf_tls_auto_sni_len(host, host_len);
         if (n < sizeof sni) {
             memcpy(sni, host, n);
             sni[n] = '\0';
         }
     }
     pf_worker *w = s->w;
-    int rc = pf_sock_tls_client(s, ctx, sni[0] ? sni : NULL, &w->ps->clusters[ci].ssl);
+    bool resume = session_slot && c->tls->max_session_keys;
+    SSL_SESSION *offer = resume ? *session_slot : NULL;
+    if (offer && !c->tls->sni && sni[0]) {
+        /* auto_sni: a session is only offered to the name it came from
+         * (OpenSSL would otherwise resume it under its old name). */
+        const char *was = SSL_SESSION_get0_hostname(offer);
+        if (!was || strcasecmp(was, sni) != 0)
+            offer = NULL;
+    }
+    /* A copy again: the connection's session is spoilt if it ends badly. */
+    if (offer && !(offer = SSL_SESSION_dup(offer)))
+        return UV_ENOMEM;
+    int rc = pf_sock_tls_client(s, ctx, sni[0] ? sni : NULL, offer, &w->ps->clusters[ci].ssl);
+    SSL_SESSION_free(offer);        /* the SSL holds its own reference */
+    if (rc == 0 && resume)      /* where the sessions this connection gets go */
+        SSL_set_ex_data(s->tls->ssl, session_slot_idx, session_slot);
     if (rc == 0 && c->auto_san_validation && sni[0] && sni[0] != '[' &&
         c->tls->common.validation.trusted_ca_pem) {
         /* Verify the certificate against the SNI we sent. */

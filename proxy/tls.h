@@ -79,9 +79,16 @@ int pf_tls_match_chain(const cfg_listener *l, const char *sni, bool tls,
 
 /* Upstream: starts TLS on a cluster's new connection (call right after
  * pf_sock_connect).  sni_host: the request's host for auto_sni (may be
- * NULL).  A no-op returning 0 for plaintext clusters. */
+ * NULL).  session_slot (may be NULL): where the host's last TLS session is
+ * kept (SSL_SESSION *); it is offered for resumption and replaced by the
+ * sessions this connection receives.  It must outlive the connection.
+ * A no-op returning 0 for plaintext clusters. */
 int pf_upstream_tls_start(pf_sock *s, const cfg_cluster *c, size_t cluster_index,
-                          const char *sni_host, size_t sni_len);
+                          const char *sni_host, size_t sni_len, void **session_slot);
+/* Frees a session kept in a session slot (NULL is fine). */
+void pf_tls_session_free(void *session);
+/* auto_sni: the length of host's name without its port. */
+size_t pf_tls_auto_sni_len(const char *host, size_t host_len);
 
 /* Every cipher name OpenSSL knows, sorted (for ssl.ciphers.<name> stats). */
 const char *const *pf_tls_cipher_names(size_t *n);

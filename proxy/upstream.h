@@ -36,6 +36,9 @@ typedef struct pf_upstream_proto {
 
 extern const pf_upstream_proto pf_upstream_h1;
 extern const pf_upstream_proto pf_upstream_h2;
+/* auto_config / use_downstream_protocol_config: picks h1 or h2 per request
+ * and hands the stream to it (proxy/upstream_auto.c). */
+extern const pf_upstream_proto pf_upstream_auto;
 
 /* ---- called by the connection manager ---- */
 

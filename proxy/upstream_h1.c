@@ -16,10 +16,11 @@
 #include "proxy/sock.h"
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
+#include "proxy/upstream_conn.h"
 #include "proxy/worker.h"
 
 struct pf_uconn {
-    pf_sock sock;
+    pf_sock *sock;                  /* own allocation: an ALPN probe may hand it over */
     pf_pool *pool;
     pf_queue link;                  /* in pool->idle while idle */
     llhttp_t parser;
@@ -27,6 +28,7 @@ struct pf_uconn {
     const pf_cluster_stats *cs;     /* the cluster's stat ids (connection stats) */
     pf_host_counters *hc;           /* this worker's counters for the host */
     uint64_t connect_start_ns;
+    uint64_t sni_key;               /* auto_sni: which requests it may carry (upstream_conn.h) */
     pf_str field, value;            /* response header being parsed (stream arena) */
     uint64_t idle_since_ms;
     bool idle, connecting, req_chunked, req_done, in_trailers, resp_1xx;
@@ -52,8 +54,8 @@ static pf_stream *uconn_detach(pf_uconn *u, bool reusable)
     u->req_done = u->req_chunked = false;
     pf_queue_insert_tail(&u->pool->idle, &u->link);
     u->pool->n_idle++;
-    u->idle_since_ms = uv_now(&u->sock.w->loop);
-    pf_sock_read_start(&u->sock);      /* notice the peer closing while idle */
+    u->idle_since_ms = uv_now(&u->sock->w->loop);
+    pf_sock_read_start(u->sock);      /* notice the peer closing while idle */
     return s;
 }
 
@@ -134,7 +136,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
     if (!u->s)
         return HPE_USER;
     if (!more)
-        pf_sock_read_stop(&u->sock);    /* the downstream is full: backpressure */
+        pf_sock_read_stop(u->sock);    /* the downstream is full: backpressure */
     return 0;
 }
 
@@ -181,7 +183,7 @@ static void on_read(pf_sock *sock, const char *data, ssize_t n)
         return;
     }
     if (!u->s->resp_first_byte_ms)
-        u->s->resp_first_byte_ms = uv_now(&u->sock.w->loop);
+        u->s->resp_first_byte_ms = uv_now(&u->sock->w->loop);
     llhttp_errno_t err = llhttp_execute(&u->parser, data, (size_t)n);
     if (err == HPE_PAUSED) {
         const char *pos = llhttp_get_error_pos(&u->parser);
@@ -192,7 +194,7 @@ static void on_read(pf_sock *sock, const char *data, ssize_t n)
     }
     if (err != HPE_OK && u->s) {
         pf_debug("upstream: bad response: %s", llhttp_errno_name(err));
-        stats_inc(u->sock.w->stats, u->cs->cx_protocol_error);
+        stats_inc(u->sock->w->stats, u->cs->cx_protocol_error);
         upstream_fail(u, PF_RF_UPE, "protocol error");
     }
 }
@@ -201,7 +203,7 @@ static void on_connect(pf_sock *sock, int status)
 {
     pf_uconn *u = sock->owner;
     u->connecting = false;
-    stats_shard *sh = u->sock.w->stats;
+    stats_shard *sh = u->sock->w->stats;
     if (status < 0) {
         stats_inc(sh, u->cs->cx_connect_fail);
         PF_HC_ADD(u->hc->cx_connect_fail, 1);
@@ -210,7 +212,11 @@ static void on_connect(pf_sock *sock, int status)
         return;
     }
     stats_record(sh, u->cs->cx_connect_ms, (uv_hrtime() - u->connect_start_ns) / 1000);
-    pf_sock_read_start(&u->sock);
+    if (pf_upstream_alpn_changed(u->pool, u->sock, PF_ALPN_H1)) {
+        upstream_fail(u, PF_RF_UF, "connection failure");
+        return;
+    }
+    pf_sock_read_start(u->sock);
     if (u->s)
         router_on_connected(u->s);
 }
@@ -232,14 +238,8 @@ static void on_close(pf_sock *sock)
         pf_queue_remove(&u->link);
         p->n_idle--;
     }
-    stats_shard *sh = u->sock.w->stats;
-    stats_gauge_add(sh, u->cs->cx_active, -1);
-    stats_inc(sh, u->cs->cx_destroy);
-    PF_HC_ADD(u->hc->cx_active, -1);
-    p->n_active--;
+    pf_upstream_closed(p, u->sock, u->cs, u->hc);
     free(u);
-    if (!p->cluster && p->n_active == 0)
-        free(p);
 }
 
 static const pf_sock_cbs uconn_cbs = {
@@ -258,9 +258,9 @@ static void uconn_close(pf_uconn *u, bool abort)
         u->idle = false;
     }
     if (abort)
-        pf_sock_reset(&u->sock);
+        pf_sock_reset(u->sock);
     else
-        pf_sock_close(&u->sock);
+        pf_sock_close(u->sock);
 }
 
 /* ---- connection acquisition ---- */
@@ -271,20 +271,24 @@ static void uconn_close(pf_uconn *u, bool abort)
  * just polled it, and under load that is every reuse. */
 static bool uconn_alive(pf_uconn *u)
 {
-    if (uv_now(&u->sock.w->loop) - u->idle_since_ms < UCONN_CHECK_AFTER_MS)
+    if (uv_now(&u->sock->w->loop) - u->idle_since_ms < UCONN_CHECK_AFTER_MS)
         return true;
     uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&u->sock.tcp, &fd) != 0)
+    if (uv_fileno((uv_handle_t *)&u->sock->tcp, &fd) != 0)
         return false;
     char c;
     ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-static pf_uconn *pool_take_idle(pf_pool *p)
+/* An idle connection for a request with SNI key `key` (others stay idle). */
+static pf_uconn *pool_take_idle(pf_pool *p, uint64_t key)
 {
-    while (!pf_queue_empty(&p->idle)) {
-        pf_uconn *u = pf_queue_data(p->idle.next, pf_uconn, link);
+    for (pf_queue *q = p->idle.next; q != &p->idle;) {
+        pf_uconn *u = pf_queue_data(q, pf_uconn, link);
+        q = q->next;
+        if (u->sni_key != key)
+            continue;
         pf_queue_remove(&u->link);
         p->n_idle--;
         u->idle = false;
@@ -295,80 +299,96 @@ static pf_uconn *pool_take_idle(pf_pool *p)
     return NULL;
 }
 
-static pf_uconn *uconn_new(pf_worker *w, pf_pool *p)
+/* A connection object for pool p, without its socket yet. */
+static pf_uconn *uconn_alloc(pf_worker *w, pf_pool *p)
 {
     pf_uconn *u = calloc(1, sizeof *u);
     if (!u)
         return NULL;
-    if (pf_sock_init(&u->sock, w, &uconn_cbs, u) != 0) {
-        free(u);
-        return NULL;
-    }
     u->pool = p;
-    p->n_active++;
     u->cs = &w->ps->clusters[p->cluster->index];
     u->hc = pf_host_counters_of(p->cluster->hosts, w->id, p->slot);
-    u->connect_start_ns = uv_hrtime();
-    stats_inc(w->stats, u->cs->cx_total);
-    stats_gauge_add(w->stats, u->cs->cx_active, 1);
-    PF_HC_ADD(u->hc->cx_total, 1);
-    PF_HC_ADD(u->hc->cx_active, 1);
     pf_queue_init(&u->link);
     llhttp_init(&u->parser, HTTP_RESPONSE, &parser_settings);
     u->parser.data = u;
+    return u;
+}
+
+static pf_uconn *uconn_new(pf_worker *w, pf_pool *p, const pf_stream *s)
+{
+    pf_uconn *u = uconn_alloc(w, p);
+    if (!u)
+        return NULL;
+    if (!(u->sock = pf_upstream_open(w, p, &uconn_cbs, u))) {
+        free(u);
+        return NULL;
+    }
+    u->connect_start_ns = uv_hrtime();
+    u->sni_key = pf_upstream_sni_key(p, s);
     u->connecting = true;
-    int rc = pf_sock_connect(&u->sock, (const struct sockaddr *)&p->addr);
-    if (rc == 0)    /* TLS hook (proxy/tls.h): no-op for plaintext; on_connect follows the handshake */
-        rc = pf_upstream_tls_start(&u->sock, p->cluster->cfg, p->cluster->index, NULL, 0);
+    int rc = pf_upstream_connect(u->sock, p, s);
     if (rc != 0) {
         pf_debug("upstream: connect: %s", uv_strerror(rc));
         u->connecting = false;
-        pf_sock_close(&u->sock);
         return NULL;
     }
     return u;
+}
+
+int pf_upstream_h1_adopt(pf_pool *p, pf_sock *sock, uint64_t sni_key)
+{
+    pf_uconn *u = uconn_alloc(sock->w, p);
+    if (!u)
+        return -1;
+    u->sock = sock;
+    sock->cbs = &uconn_cbs;
+    sock->owner = u;
+    u->sni_key = sni_key;
+    u->req_done = true;             /* as after a finished exchange */
+    uconn_detach(u, true);          /* into the idle list, reading */
+    return 0;
 }
 
 /* ---- request encoding ---- */
 
 static void write_str(pf_uconn *u, pf_str a)
 {
-    pf_sock_write(&u->sock, a.p, a.n);
+    pf_sock_write(u->sock, a.p, a.n);
 }
 
 static void write_headers(pf_uconn *u, const pf_hdrs *h)
 {
     for (uint32_t i = 0; i < h->n; i++) {
         write_str(u, h->v[i].name);
-        pf_sock_write(&u->sock, ": ", 2);
+        pf_sock_write(u->sock, ": ", 2);
         write_str(u, h->v[i].value);
-        pf_sock_write(&u->sock, "\r\n", 2);
+        pf_sock_write(u->sock, "\r\n", 2);
     }
 }
 
 static void encode_request_head(pf_uconn *u, pf_stream *s, bool end)
 {
     write_str(u, s->method);
-    pf_sock_write(&u->sock, " ", 1);
+    pf_sock_write(u->sock, " ", 1);
     write_str(u, s->path);
-    pf_sock_write(&u->sock, " HTTP/1.1\r\nhost: ", 17);
+    pf_sock_write(u->sock, " HTTP/1.1\r\nhost: ", 17);
     write_str(u, s->authority);
-    pf_sock_write(&u->sock, "\r\n", 2);
+    pf_sock_write(u->sock, "\r\n", 2);
     write_headers(u, &s->req_hdrs);
     if (!end && !pf_hdrs_get_lit(&s->req_hdrs, "content-length")) {
-        pf_sock_write(&u->sock, "transfer-encoding: chunked\r\n", 28);
+        pf_sock_write(u->sock, "transfer-encoding: chunked\r\n", 28);
         u->req_chunked = true;
     }
-    pf_sock_write(&u->sock, "\r\n", 2);
+    pf_sock_write(u->sock, "\r\n", 2);
 }
 
 /* ---- pf_upstream_proto ---- */
 
 static int h1_start(pf_stream *s, pf_pool *p, bool end, bool *connecting)
 {
-    pf_uconn *u = pool_take_idle(p);
+    pf_uconn *u = pool_take_idle(p, pf_upstream_sni_key(p, s));
     if (!u) {
-        if (!(u = uconn_new(s->w, p)))
+        if (!(u = uconn_new(s->w, p, s)))
             return -1;
         *connecting = true;
     }
@@ -386,13 +406,13 @@ static void h1_data(pf_stream *s, const char *p, size_t n)
     if (u->req_chunked) {
         char size[24];
         int k = snprintf(size, sizeof size, "%zx\r\n", n);
-        pf_sock_write(&u->sock, size, (size_t)k);
-        pf_sock_write(&u->sock, p, n);
-        pf_sock_write(&u->sock, "\r\n", 2);
+        pf_sock_write(u->sock, size, (size_t)k);
+        pf_sock_write(u->sock, p, n);
+        pf_sock_write(u->sock, "\r\n", 2);
     } else {
-        pf_sock_write(&u->sock, p, n);
+        pf_sock_write(u->sock, p, n);
     }
-    if (pf_sock_above_high(&u->sock))
+    if (pf_sock_above_high(u->sock))
         router_upstream_blocked(s, true);
 }
 
@@ -400,9 +420,9 @@ static void h1_trailers(pf_stream *s)
 {
     pf_uconn *u = s->up;
     if (u->req_chunked) {
-        pf_sock_write(&u->sock, "0\r\n", 3);
+        pf_sock_write(u->sock, "0\r\n", 3);
         write_headers(u, &s->req_trailers);
-        pf_sock_write(&u->sock, "\r\n", 2);
+        pf_sock_write(u->sock, "\r\n", 2);
     }
     u->req_done = true;
 }
@@ -411,7 +431,7 @@ static void h1_end(pf_stream *s)
 {
     pf_uconn *u = s->up;
     if (u->req_chunked)
-        pf_sock_write(&u->sock, "0\r\n\r\n", 5);
+        pf_sock_write(u->sock, "0\r\n\r\n", 5);
     u->req_done = true;
 }
 
@@ -426,7 +446,7 @@ static void h1_abort(pf_stream *s)
 static void h1_resume(pf_stream *s)
 {
     pf_uconn *u = s->up;
-    pf_sock_read_start(&u->sock);
+    pf_sock_read_start(u->sock);
 }
 
 static void h1_close_idle(pf_pool *p)

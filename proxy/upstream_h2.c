@@ -20,10 +20,11 @@
 #include "proxy/sock.h"
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
+#include "proxy/upstream_conn.h"
 #include "proxy/worker.h"
 
 typedef struct h2conn {
-    pf_sock sock;
+    pf_sock *sock;                  /* own allocation: an ALPN probe may hand it over */
     pf_pool *pool;
     pf_queue link;                  /* in pool->h2conns */
     pf_queue streams;               /* h2us.link: streams nghttp2 still knows */
@@ -32,6 +33,7 @@ typedef struct h2conn {
     const pf_cluster_stats *cs;
     pf_host_counters *hc;
     uint64_t connect_start_ns;
+    uint64_t sni_key;               /* auto_sni: which requests it may carry (upstream_conn.h) */
     size_t n_streams, n_blocked;    /* open streams; streams whose downstream is full */
     uint32_t max_streams;
     bool connecting, goaway, closing;
@@ -50,7 +52,7 @@ static void conn_fail(h2conn *c, uint32_t flag, const char *reason);
 
 static pf_chunk_pool *chunks_of(h2conn *c)
 {
-    return &c->sock.w->chunks;
+    return &c->sock->w->chunks;
 }
 
 /* ---- output ---- */
@@ -69,17 +71,17 @@ static void on_flush(pf_deferred *d)
         }
         if (n == 0)
             break;
-        pf_sock_write(&c->sock, data, (size_t)n);
+        pf_sock_write(c->sock, data, (size_t)n);
     }
     if (c->goaway && c->n_streams == 0 && !nghttp2_session_want_write(c->ng)) {
         c->closing = true;
-        pf_sock_close(&c->sock);
+        pf_sock_close(c->sock);
     }
 }
 
 static void schedule_flush(h2conn *c)
 {
-    pf_worker_defer(c->sock.w, &c->flush);
+    pf_worker_defer(c->sock->w, &c->flush);
 }
 
 /* ---- stream end ---- */
@@ -95,7 +97,7 @@ static pf_stream *us_detach(h2us *us)
     if (us->blocked) {
         us->blocked = false;
         if (--us->c->n_blocked == 0)
-            pf_sock_read_start(&us->c->sock);
+            pf_sock_read_start(us->c->sock);
     }
     router_detached(s);
     return s;
@@ -114,7 +116,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
 {
     h2us *us = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (us && us->s && !us->s->resp_first_byte_ms)
-        us->s->resp_first_byte_ms = uv_now(&us->c->sock.w->loop);
+        us->s->resp_first_byte_ms = uv_now(&us->c->sock->w->loop);
     return 0;
 }
 
@@ -204,7 +206,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     if (!router_on_response_data(us->s, (const char *)data, len) && us->s && !us->blocked) {
         us->blocked = true;
         if (c->n_blocked++ == 0)
-            pf_sock_read_stop(&c->sock);
+            pf_sock_read_stop(c->sock);
     }
     return 0;
 }
@@ -274,7 +276,7 @@ static void conn_fail(h2conn *c, uint32_t flag, const char *reason)
     c->goaway = true;
     if (!c->closing) {
         c->closing = true;
-        pf_sock_reset(&c->sock);
+        pf_sock_reset(c->sock);
     }
 }
 
@@ -288,7 +290,7 @@ static void on_read(pf_sock *sock, const char *data, ssize_t n)
     ssize_t r = nghttp2_session_mem_recv(c->ng, (const uint8_t *)data, (size_t)n);
     if (r < 0) {
         pf_debug("upstream h2: %s", nghttp2_strerror((int)r));
-        stats_inc(c->sock.w->stats, c->cs->cx_protocol_error);
+        stats_inc(c->sock->w->stats, c->cs->cx_protocol_error);
         conn_fail(c, PF_RF_UPE, "protocol error");
         return;
     }
@@ -299,7 +301,7 @@ static void on_connect(pf_sock *sock, int status)
 {
     h2conn *c = sock->owner;
     c->connecting = false;
-    stats_shard *sh = c->sock.w->stats;
+    stats_shard *sh = c->sock->w->stats;
     if (status < 0) {
         stats_inc(sh, c->cs->cx_connect_fail);
         PF_HC_ADD(c->hc->cx_connect_fail, 1);
@@ -307,7 +309,11 @@ static void on_connect(pf_sock *sock, int status)
         return;
     }
     stats_record(sh, c->cs->cx_connect_ms, (uv_hrtime() - c->connect_start_ns) / 1000);
-    pf_sock_read_start(&c->sock);
+    if (pf_upstream_alpn_changed(c->pool, c->sock, PF_ALPN_H2)) {
+        conn_fail(c, PF_RF_UF, "connection failure");
+        return;
+    }
+    pf_sock_read_start(c->sock);
     for (pf_queue *q = c->streams.next; q != &c->streams; q = q->next) {
         h2us *us = pf_queue_data(q, h2us, link);
         if (us->s)
@@ -325,21 +331,15 @@ static void on_close(pf_sock *sock)
 {
     h2conn *c = sock->owner;
     pf_pool *p = c->pool;
-    pf_worker_cancel_defer(c->sock.w, &c->flush);
+    pf_worker_cancel_defer(c->sock->w, &c->flush);
     c->closing = true;
     fail_streams(c, PF_RF_UC, "connection termination");
     nghttp2_session_del(c->ng);     /* on_stream_close frees each h2us */
     while (!pf_queue_empty(&c->streams))  /* streams nghttp2 never opened */
         us_free(pf_queue_data(c->streams.next, h2us, link));
     pf_queue_remove(&c->link);
-    stats_shard *sh = c->sock.w->stats;
-    stats_gauge_add(sh, c->cs->cx_active, -1);
-    stats_inc(sh, c->cs->cx_destroy);
-    PF_HC_ADD(c->hc->cx_active, -1);
-    p->n_active--;
+    pf_upstream_closed(p, c->sock, c->cs, c->hc);
     free(c);
-    if (!p->cluster && p->n_active == 0)
-        free(p);
 }
 
 static const pf_sock_cbs h2conn_cbs = {
@@ -351,7 +351,9 @@ static const pf_sock_cbs h2conn_cbs = {
 
 /* ---- connections ---- */
 
-static h2conn *conn_new(pf_worker *w, pf_pool *p)
+/* A connection object for pool p with its nghttp2 session, without its
+ * socket yet, and not yet in the pool's list. */
+static h2conn *conn_alloc(pf_worker *w, pf_pool *p)
 {
     const cfg_cluster *cfg = p->cluster->cfg;
     h2conn *c = calloc(1, sizeof *c);
@@ -369,9 +371,7 @@ static h2conn *conn_new(pf_worker *w, pf_pool *p)
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     int rc = nghttp2_session_client_new(&c->ng, cbs, c);
     nghttp2_session_callbacks_del(cbs);
-    if (rc != 0 || pf_sock_init(&c->sock, w, &h2conn_cbs, c) != 0) {
-        if (c->ng)
-            nghttp2_session_del(c->ng);
+    if (rc != 0) {
         free(c);
         return NULL;
     }
@@ -392,35 +392,57 @@ static h2conn *conn_new(pf_worker *w, pf_pool *p)
     pf_queue_init(&c->flush.link);
     pf_queue_init(&c->streams);
     c->flush.fn = on_flush;
+    return c;
+}
+
+static h2conn *conn_new(pf_worker *w, pf_pool *p, const pf_stream *s)
+{
+    h2conn *c = conn_alloc(w, p);
+    if (!c)
+        return NULL;
+    if (!(c->sock = pf_upstream_open(w, p, &h2conn_cbs, c))) {
+        nghttp2_session_del(c->ng);
+        free(c);
+        return NULL;
+    }
     pf_queue_insert_tail(&p->h2conns, &c->link);
-    p->n_active++;
-    stats_inc(w->stats, c->cs->cx_total);
-    stats_gauge_add(w->stats, c->cs->cx_active, 1);
-    PF_HC_ADD(c->hc->cx_total, 1);
-    PF_HC_ADD(c->hc->cx_active, 1);
     c->connect_start_ns = uv_hrtime();
+    c->sni_key = pf_upstream_sni_key(p, s);
     c->connecting = true;
-    if (pf_sock_connect(&c->sock, (const struct sockaddr *)&p->addr) != 0 ||
-        /* TLS hook (proxy/tls.h): no-op for plaintext; on_connect follows the handshake */
-        pf_upstream_tls_start(&c->sock, p->cluster->cfg, p->cluster->index, NULL, 0) != 0) {
-        c->closing = true;
-        pf_sock_close(&c->sock);
+    if (pf_upstream_connect(c->sock, p, s) != 0) {
+        c->closing = true;          /* on_close follows */
         return NULL;
     }
     return c;
 }
 
-static h2conn *conn_for(pf_worker *w, pf_pool *p, bool *connecting)
+int pf_upstream_h2_adopt(pf_pool *p, pf_sock *sock, uint64_t sni_key)
 {
+    h2conn *c = conn_alloc(sock->w, p);
+    if (!c)
+        return -1;
+    c->sock = sock;
+    sock->cbs = &h2conn_cbs;
+    sock->owner = c;
+    c->sni_key = sni_key;
+    pf_queue_insert_tail(&p->h2conns, &c->link);
+    pf_sock_read_start(sock);
+    schedule_flush(c);              /* the connection preface and SETTINGS */
+    return 0;
+}
+
+static h2conn *conn_for(pf_worker *w, pf_pool *p, const pf_stream *s, bool *connecting)
+{
+    uint64_t key = pf_upstream_sni_key(p, s);
     for (pf_queue *q = p->h2conns.next; q != &p->h2conns; q = q->next) {
         h2conn *c = pf_queue_data(q, h2conn, link);
-        if (!c->goaway && !c->closing && c->n_streams < c->max_streams) {
+        if (!c->goaway && !c->closing && c->n_streams < c->max_streams && c->sni_key == key) {
             *connecting = c->connecting;
             return c;
         }
     }
     *connecting = true;
-    return conn_new(w, p);
+    return conn_new(w, p, s);
 }
 
 /* ---- pf_upstream_proto ---- */
@@ -440,7 +462,7 @@ static nghttp2_nv nv_of(pf_str n, pf_str v)
 
 static int h2_start(pf_stream *s, pf_pool *p, bool end, bool *connecting)
 {
-    h2conn *c = conn_for(s->w, p, connecting);
+    h2conn *c = conn_for(s->w, p, s, connecting);
     if (!c)
         return -1;
     h2us *us = calloc(1, sizeof *us);
@@ -528,7 +550,7 @@ static void h2_resume(pf_stream *s)
     if (us->blocked) {
         us->blocked = false;
         if (--us->c->n_blocked == 0)
-            pf_sock_read_start(&us->c->sock);
+            pf_sock_read_start(us->c->sock);
     }
 }
 
@@ -540,7 +562,7 @@ static void h2_close_idle(pf_pool *p)
         c->goaway = true;
         if (c->n_streams == 0 && !c->closing) {
             c->closing = true;
-            pf_sock_close(&c->sock);
+            pf_sock_close(c->sock);
         }
     }
 }

@@ -1160,6 +1160,7 @@ class ClassProxyTestCase(ProxyTestCase):
     (returning a bootstrap) after creating upstreams in cls.setup_upstreams()."""
 
     proxies = []
+    proxy_kwargs = {}           # extra Proxy() arguments, e.g. concurrency
 
     @classmethod
     def setUpClass(cls):
@@ -1168,7 +1169,7 @@ class ClassProxyTestCase(ProxyTestCase):
         cls.port = free_port()
         cls.admin_port = free_port()
         cls.setup_upstreams()
-        cls.proxy = Proxy(cls.make_config(), name=cls.__name__)
+        cls.proxy = Proxy(cls.make_config(), name=cls.__name__, **cls.proxy_kwargs)
         cls.proxies.append(cls.proxy)
         try:
             cls.proxy.start()

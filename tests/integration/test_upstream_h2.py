@@ -79,7 +79,7 @@ def can_connect(port):
 class EchoServer:
     """The Go interop echo server: gRPC on .grpc_port, HTTP/2 echo on .http_port."""
 
-    def __init__(self, name="go"):
+    def __init__(self, name="go", extra_args=()):
         self.name = name
         self.grpc_port = free_port()
         self.http_port = free_port()
@@ -87,7 +87,7 @@ class EchoServer:
         self.proc = subprocess.Popen(
             [os.path.join(interop_bin(), "echo-server"), "-name", name,
              "-addr", "%s:%d" % (LOCAL, self.grpc_port),
-             "-http-addr", "%s:%d" % (LOCAL, self.http_port)],
+             "-http-addr", "%s:%d" % (LOCAL, self.http_port)] + list(extra_args),
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         try:
             wait_until(lambda: self.proc.poll() is not None or
