@@ -142,6 +142,8 @@ static void register_cluster(stats_store *st, const cfg_cluster *c, pf_cluster_s
             cs->rq_code_base = id;
     }
     cs->cx_total = reg(st, stats_counter, p, "upstream_cx_total");
+    cs->cx_http1_total = reg(st, stats_counter, p, "upstream_cx_http1_total");
+    cs->cx_http2_total = reg(st, stats_counter, p, "upstream_cx_http2_total");
     cs->cx_active = reg(st, stats_gauge, p, "upstream_cx_active");
     cs->cx_connect_fail = reg(st, stats_counter, p, "upstream_cx_connect_fail");
     cs->cx_connect_timeout = reg(st, stats_counter, p, "upstream_cx_connect_timeout");

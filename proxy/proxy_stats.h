@@ -47,6 +47,7 @@ typedef struct pf_cluster_stats {
     /* cluster.<name>.* */
     stat_id rq_total, rq_active, rq_time, rq_xx[5], rq_code_base;    /* rq_code_base + (code - 100) */
     stat_id cx_total, cx_active, cx_connect_fail, cx_connect_timeout, cx_connect_ms;
+    stat_id cx_http1_total, cx_http2_total;
     stat_id cx_destroy, cx_destroy_remote, cx_destroy_local;
     stat_id rq_timeout, rq_retry, rq_pending_total, rq_rx_reset, rq_tx_reset;
     stat_id rq_retry_success, rq_retry_limit_exceeded, rq_per_try_timeout;

@@ -311,6 +311,7 @@ static pf_uconn *uconn_alloc(pf_worker *w, pf_pool *p)
     pf_queue_init(&u->link);
     llhttp_init(&u->parser, HTTP_RESPONSE, &parser_settings);
     u->parser.data = u;
+    stats_inc(w->stats, u->cs->cx_http1_total);
     return u;
 }
 

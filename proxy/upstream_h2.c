@@ -392,6 +392,7 @@ static h2conn *conn_alloc(pf_worker *w, pf_pool *p)
     pf_queue_init(&c->flush.link);
     pf_queue_init(&c->streams);
     c->flush.fn = on_flush;
+    stats_inc(w->stats, c->cs->cx_http2_total);
     return c;
 }
 

@@ -197,6 +197,8 @@ class UpstreamProtocolTest(ClassProxyTestCase):
             self.assertEqual(r.headers.get("x-echo-proto"), "HTTP/2.0")
             self.assertEqual(hashlib.sha256(r.body).digest(), hashlib.sha256(body).digest())
         self.assertEqual(self.stat("cluster.auto_h2.upstream_cx_total"), 1)
+        self.assertEqual(self.stat("cluster.auto_h2.upstream_cx_http2_total"), 1)
+        self.assertEqual(self.stat("cluster.auto_h2.upstream_cx_http1_total"), 0)
         r = pftest.http_get(self.port, "/auto_h2/again")
         self.assertEqual(r.headers.get("x-echo-proto"), "HTTP/2.0")
         self.assertEqual(self.stat("cluster.auto_h2.upstream_cx_total"), 1)
@@ -217,6 +219,8 @@ class UpstreamProtocolTest(ClassProxyTestCase):
         with HttpConn(self.port) as c:
             r = c.request("POST", "/auto_h1/p", body=b"x" * 70000)
         self.assertEqual(r.body, b"x" * 70000)
+        self.assertGreaterEqual(self.stat("cluster.auto_h1.upstream_cx_http1_total"), 1)
+        self.assertEqual(self.stat("cluster.auto_h1.upstream_cx_http2_total"), 0)
 
     def test_auto_config_host_without_alpn_gets_http11(self):
         with HttpConn(self.port) as c:
