@@ -106,16 +106,21 @@ static void probe_end(hc_session *s)
     uv_close((uv_handle_t *)&p->tcp, on_probe_closed);
 }
 
-static uint64_t next_interval(hc_session *s)
+/* Envoy's choice: before the cluster saw traffic, no_traffic_interval (or
+ * no_traffic_healthy_interval for a healthy host); right after a flip, the
+ * edge interval of the new state; else interval / unhealthy_interval. */
+static uint64_t next_interval(hc_session *s, bool flipped)
 {
     pf_hc *hc = s->hc;
     const cfg_health_check *c = hc->cfg;
-    uint16_t flags = pf_cluster_mgr_flags(hc->srv, hc->idx, s->slot);
-    uint64_t t = c->interval_ms;
-    if (flags & PF_HOST_FAILED_ACTIVE_HC)
-        t = c->unhealthy_interval_ms;
-    else if (stats_counter_value(hc->srv->stats, hc->srv->ps->clusters[hc->idx].rq_total) == 0)
-        t = c->no_traffic_interval_ms;     /* Envoy: no traffic yet, check less often */
+    bool healthy = !(pf_cluster_mgr_flags(hc->srv, hc->idx, s->slot) & PF_HOST_FAILED_ACTIVE_HC);
+    uint64_t t;
+    if (stats_counter_value(hc->srv->stats, hc->srv->ps->clusters[hc->idx].rq_total) == 0)
+        t = healthy ? c->no_traffic_healthy_interval_ms : c->no_traffic_interval_ms;
+    else if (healthy)
+        t = flipped ? c->healthy_edge_interval_ms : c->interval_ms;
+    else
+        t = flipped ? c->unhealthy_edge_interval_ms : c->unhealthy_interval_ms;
     uint64_t jitter = c->interval_jitter_ms ? (uint64_t)rand() % c->interval_jitter_ms : 0;
     if (c->interval_jitter_percent && t)
         jitter += (uint64_t)rand() % (t * c->interval_jitter_percent / 100 + 1);
@@ -172,7 +177,7 @@ static void check_done(hc_session *s, bool ok, bool network)
     }
     s->first_done = true;
     report_init(hc);
-    uv_timer_start(&s->timer, start_check, next_interval(s), 0);
+    uv_timer_start(&s->timer, start_check, next_interval(s, changed), 0);
 }
 
 static void on_timeout(uv_timer_t *t)
