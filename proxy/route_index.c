@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RI_KEY_MAX 8            /* path bytes a key covers */
-#define RI_MAX_NAMES 16         /* indexed header names; more: the rest stay "always" */
+#define RI_KEY_MAX ROUTE_INDEX_KEY_MAX
+#define RI_MAX_NAMES ROUTE_INDEX_MAX_NAMES
 #define RI_MIN_ROUTES 16        /* fewer routes: a plain scan is as fast */
 
 typedef struct ri_bucket {

@@ -9,9 +9,14 @@
 #include "config/config.h"
 #include "proxy/route_match.h"
 
-/* The candidate lists of one request: walk them with route_cands_next. */
+#define ROUTE_INDEX_KEY_MAX 8       /* path bytes a key covers */
+#define ROUTE_INDEX_MAX_NAMES 16    /* indexed header names; routes on others stay "always" */
+
+/* The candidate lists of one request (always, one per path key length, one
+ * per indexed header): walk them with route_cands_next. */
 typedef struct route_cands {
-    const uint32_t *cur[1 + 8 + 16], *end[1 + 8 + 16];
+    const uint32_t *cur[1 + ROUTE_INDEX_KEY_MAX + ROUTE_INDEX_MAX_NAMES];
+    const uint32_t *end[1 + ROUTE_INDEX_KEY_MAX + ROUTE_INDEX_MAX_NAMES];
     uint32_t n;
 } route_cands;
 
