@@ -108,12 +108,13 @@ static int srv_frame(nghttp2_session *s, const nghttp2_frame *f, void *arg)
     }
 }
 
-/* Runs one check against a fake server answering ans. */
-static pf_hc_grpc_result run(answer ans, fake *fk)
+/* Runs one check against a fake server answering ans; authority: the
+ * configured one (NULL: the default, the cluster name). */
+static pf_hc_grpc_result run_as(answer ans, fake *fk, char *authority)
 {
     cfg_hc_header md = {"X-HC-Token", "t1"};
     cfg_health_check cfg = {.kind = CFG_HC_GRPC, .service_name = "pkg.Svc", .headers = &md,
-                            .n_headers = 1};
+                            .n_headers = 1, .host = authority};
     memset(fk, 0, sizeof *fk);
     fk->ans = ans;
     nghttp2_session_callbacks *cbs;
@@ -144,6 +145,11 @@ static pf_hc_grpc_result run(answer ans, fake *fk)
     return r;
 }
 
+static pf_hc_grpc_result run(answer ans, fake *fk)
+{
+    return run_as(ans, fk, NULL);
+}
+
 int main(void)
 {
     fake fk;
@@ -156,6 +162,10 @@ int main(void)
     CHECK(strcmp(fk.content_type, "application/grpc") == 0);
     static const unsigned char want[] = {0, 0, 0, 0, 9, 0x0a, 7, 'p', 'k', 'g', '.', 'S', 'v', 'c'};
     CHECK(fk.body_len == sizeof want && memcmp(fk.body, want, sizeof want) == 0);
+
+    char authority[] = "hc.example";
+    CHECK(run_as(ANS_SERVING, &fk, authority) == PF_HC_GRPC_SERVING);
+    CHECK(strcmp(fk.authority, "hc.example") == 0);
 
     CHECK(run(ANS_NOT_SERVING, &fk) == PF_HC_GRPC_NOT_SERVING);
     CHECK(run(ANS_SERVING_EXTRA, &fk) == PF_HC_GRPC_SERVING);
