@@ -75,6 +75,7 @@ void cfg_free_route_config(cfg_route_config *rc)
         for (size_t j = 0; j < vh->n_routes; j++)
             free_route(&vh->routes[j]);
         free(vh->routes);
+        route_index_free(vh->index);
     }
     free(rc->vhosts);
     cfg_route_free_mutations(&rc->req_mut);
@@ -211,6 +212,8 @@ static int parse_vhost(cfg_ctx *c, const yn_node *n, cfg_virtual_host *vh)
         cfg_pop(c, mi);
     }
     cfg_pop(c, m);
+    if (!rc)
+        vh->index = route_index_new(vh);
     return rc;
 }
 

@@ -122,6 +122,7 @@ static int parse_weighted(cfg_ctx *c, const yn_node *wc, cfg_route *r)
         rc = parse_cluster_weight(c, cl->items[i], rt_prefix && *rt_prefix ? rt_prefix : NULL,
                                   &r->weighted[i]);
         sum += r->weighted[i].weight;
+        r->weighted[i].weight_end = sum;
         cfg_pop(c, mi);
     }
     cfg_pop(c, m);

@@ -149,6 +149,7 @@ typedef struct cfg_weighted_cluster {
     char *name;
     size_t cluster_index;
     uint32_t weight;
+    uint64_t weight_end;        /* sum of the weights up to this one included (binary search) */
     char *runtime_key;          /* "<runtime_key_prefix>.<name>", or NULL; owned */
     char *host_rewrite_literal; /* NULL when absent */
     size_t host_rewrite_literal_len;
@@ -264,7 +265,13 @@ typedef struct cfg_virtual_host {
     cfg_header_mutations req_mut, resp_mut;
     struct cfg_per_filter *per_filter;  /* typed_per_filter_config; owned */
     size_t n_per_filter;
+    struct route_index *index;  /* route_index_new; owned; NULL: route_match scans */
 } cfg_virtual_host;
+
+/* The route index of a parsed virtual host (proxy/route_index.c); NULL for
+ * few routes or without memory. */
+struct route_index *route_index_new(const cfg_virtual_host *vh);
+void route_index_free(struct route_index *ix);
 
 typedef struct cfg_route_config {
     char *name;                 /* may be NULL */

@@ -49,11 +49,21 @@ typedef struct pf_lb_list {
     uint32_t maglev_n;
 } pf_lb_list;
 
+/* One locality of a priority (locality_weighted_lb_config). */
+typedef struct pf_lb_locality {
+    pf_lb_list healthy;             /* its healthy hosts of the priority */
+    uint64_t weight;                /* effective weight: locality weight x availability
+                                     * (min(10000, overprovisioning x healthy / total), 1e-4 units) */
+} pf_lb_locality;
+
 typedef struct pf_lb_prio {
     pf_lb_list healthy, all;
     uint32_t load;                  /* percent of requests sent to this priority */
     uint32_t n_healthy, n_total;
     bool panic;                     /* below healthy_panic_threshold: use `all` */
+    pf_lb_locality *locs;           /* [n_locs] when locality weighted, else NULL */
+    uint32_t n_locs;
+    uint64_t loc_total;             /* sum of locs[].weight; 0: balance over `healthy` */
 } pf_lb_prio;
 
 typedef struct pf_hostset {
@@ -65,6 +75,7 @@ typedef struct pf_hostset {
     uint32_t n_prio;
     cfg_lb_policy policy;
     uint32_t choice_count;          /* LEAST_REQUEST */
+    bool fail_on_panic;             /* zone_aware_lb_config.fail_traffic_on_panic */
     struct sockaddr_storage addrs[];
 } pf_hostset;
 
@@ -106,11 +117,14 @@ enum { PF_ALPN_UNKNOWN, PF_ALPN_H1, PF_ALPN_H2 };
 /* Frees a pool no connection uses any more. */
 void pf_pool_free(pf_pool *p);
 
-/* A worker's mutable balancer state for its current host set. */
+/* A worker's mutable balancer state for its current host set.  Each
+ * priority has 3 + n_locs schedules, in this order: healthy, all, the
+ * locality pick, then each locality's healthy list. */
 typedef struct pf_lb_rt {
-    uint32_t *rr;                   /* [2 * n_prio] round-robin counters (healthy, all) */
-    int64_t *cur;                   /* smooth weighted RR current weights, per list entry */
-    size_t *cur_off;                /* [2 * n_prio] offsets into cur */
+    uint32_t *rr;                   /* [schedules] round-robin counters */
+    int64_t *cur;                   /* smooth weighted RR current weights, per schedule entry */
+    size_t *cur_off;                /* [schedules] offsets into cur */
+    uint32_t *prio_base;            /* [n_prio] index of each priority's first schedule */
 } pf_lb_rt;
 
 /* What a pick needs from the request and the worker. */
