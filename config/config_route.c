@@ -24,11 +24,12 @@ static const char *const rc_unsupported[] = {
 
 static const char *const vh_handled[] = {
     "name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
-    "response_headers_to_add", "response_headers_to_remove", "typed_per_filter_config", NULL};
+    "response_headers_to_add", "response_headers_to_remove", "typed_per_filter_config",
+    "retry_policy", NULL};
 static const char *const vh_unsupported[] = {
     "matcher", "require_tls", "virtual_clusters", "rate_limits", "cors",
     "include_request_attempt_count",
-    "include_attempt_count_in_response", "retry_policy", "retry_policy_typed_config",
+    "include_attempt_count_in_response", "retry_policy_typed_config",
     "hedge_policy", "include_is_timeout_retry_header", "per_request_buffer_limit_bytes",
     "request_mirror_policies", "metadata", NULL};
 
@@ -72,6 +73,7 @@ void cfg_free_route_config(cfg_route_config *rc)
         cfg_route_free_mutations(&vh->req_mut);
         cfg_route_free_mutations(&vh->resp_mut);
         cfg_per_filter_free(vh->per_filter, vh->n_per_filter);
+        cfg_retry_policy_free(vh->retry);
         for (size_t j = 0; j < vh->n_routes; j++)
             free_route(&vh->routes[j]);
         free(vh->routes);
@@ -196,6 +198,13 @@ static int parse_vhost(cfg_ctx *c, const yn_node *n, cfg_virtual_host *vh)
                                         "response_headers_to_remove", true, &vh->resp_mut)) != 0 ||
         (rc = cfg_parse_per_filter_config(c, n, &vh->per_filter, &vh->n_per_filter)) != 0)
         return rc;
+    if (cfg_get(n, "retry_policy")) {
+        size_t mr = cfg_push(c, "retry_policy");
+        rc = cfg_parse_retry_policy(c, cfg_get(n, "retry_policy"), &vh->retry);
+        cfg_pop(c, mr);
+        if (rc)
+            return rc;
+    }
     const yn_node *routes = cfg_get(n, "routes");
     size_t nr;
     m = cfg_push(c, "routes");

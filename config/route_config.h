@@ -195,6 +195,22 @@ typedef struct cfg_redirect {
     bool strip_query;
 } cfg_redirect;
 
+/* RouteAction.request_mirror_policies[] (envoy.config.route.v3.RouteAction.
+ * RequestMirrorPolicy), run by proxy/mirror.c. */
+typedef struct cfg_mirror_policy {
+    char *cluster;              /* `cluster`, or NULL when cluster_header is used; owned */
+    size_t cluster_index;       /* index into cfg_bootstrap.clusters (with `cluster`) */
+    char *cluster_header;       /* lower-case, or NULL; owned */
+    size_t cluster_header_len;
+    bool has_fraction;          /* runtime_fraction given: mirror only that share */
+    char *rf_key;               /* runtime_fraction.runtime_key, or NULL; owned */
+    uint32_t rf_num, rf_den;    /* runtime_fraction.default_value */
+    bool keep_host;             /* disable_shadow_host_suffix_append */
+} cfg_mirror_policy;
+
+/* At most this many mirror policies per route (a bit each on the stream). */
+#define CFG_MAX_MIRRORS 8
+
 typedef struct cfg_route {
     char *name;                 /* may be NULL */
 
@@ -248,7 +264,10 @@ typedef struct cfg_route {
     size_t direct_body_len;
 
     cfg_header_mutations req_mut, resp_mut;
-    struct cfg_retry_policy *retry;     /* route.retry_policy; owned; NULL when absent */
+    struct cfg_retry_policy *retry;     /* route.retry_policy; owned; NULL when absent
+                                           (then the virtual host's applies) */
+    cfg_mirror_policy *mirrors;         /* request_mirror_policies; owned */
+    size_t n_mirrors;
     /* typed_per_filter_config (config/filter_config.h); owned */
     struct cfg_per_filter *per_filter;
     size_t n_per_filter;
@@ -264,6 +283,9 @@ typedef struct cfg_virtual_host {
     cfg_header_mutations req_mut, resp_mut;
     struct cfg_per_filter *per_filter;  /* typed_per_filter_config; owned */
     size_t n_per_filter;
+    /* retry_policy for routes without their own (Envoy: a route's policy
+     * replaces the virtual host's whole); owned; NULL when absent */
+    struct cfg_retry_policy *retry;
 } cfg_virtual_host;
 
 typedef struct cfg_route_config {

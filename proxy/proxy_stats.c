@@ -171,6 +171,7 @@ static void register_cluster(stats_store *st, const cfg_cluster *c, pf_cluster_s
     cs->rq_pending_active = reg(st, stats_gauge, p, "upstream_rq_pending_active");
     cs->cx_overflow = reg(st, stats_counter, p, "upstream_cx_overflow");
     cs->rq_retry_overflow = reg(st, stats_counter, p, "upstream_rq_retry_overflow");
+    cs->retry_or_shadow_abandoned = reg(st, stats_counter, p, "retry_or_shadow_abandoned");
     if (c->lb && c->lb->n_hcs) {
         char h[NAME_MAX_LEN + 16];
         snprintf(h, sizeof h, "%s.health_check", p);

@@ -56,6 +56,7 @@ typedef struct pf_cluster_stats {
     pf_tls_stats ssl;                   /* cluster.<name>.ssl.* */
     /* Circuit breakers (proxy/router.c) */
     stat_id rq_pending_overflow, rq_pending_active, cx_overflow, rq_retry_overflow;
+    stat_id retry_or_shadow_abandoned;  /* body over the buffer limit (proxy/router_retry.c) */
     /* cluster.<name>.health_check.* (proxy/health_check.c); registered when the
      * cluster has health_checks */
     bool has_hc;

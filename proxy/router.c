@@ -9,6 +9,7 @@
 #include "admin/stats.h"
 #include "proxy/grpc.h"
 #include "proxy/hcm.h"
+#include "proxy/mirror.h"
 #include "proxy/host_stats.h"
 #include "proxy/outlier.h"
 #include "proxy/proxy_stats.h"
@@ -102,7 +103,7 @@ static void on_stream_timer(uv_timer_t *t)
 static pf_pool *pick_host(pf_stream *s, pf_cluster_rt *c, bool *panic)
 {
     const uint64_t *hash = s->has_route_hash ? &s->route_hash : NULL;
-    const cfg_retry_policy *rp = s->route ? s->route->retry : NULL;
+    const cfg_retry_policy *rp = retry_policy(s);
     uint32_t skip = rp && rp->previous_priorities ? s->tried_prio : 0, prio = 0;
     pf_pool *p = pf_cluster_pick(s->w, c, hash, panic, skip, &prio);
     if (p && rp && rp->previous_hosts && s->n_tried)
@@ -186,6 +187,8 @@ void router_start(pf_stream *s, bool end)
     pf_worker *w = s->w;
     s->ucs = &w->ps->clusters[s->cluster];
     stats_inc(w->stats, s->ucs->rq_total);
+    s->keep_body = retry_policy(s) != NULL;
+    mirror_begin(s);
     attempt(s, end, false);
 }
 
@@ -210,9 +213,11 @@ static void request_done(pf_stream *s)
             t = g;
         s->route_deadline_ms = t ? now + t : 0;
     }
-    const cfg_retry_policy *rp = s->route ? s->route->retry : NULL;
+    const cfg_retry_policy *rp = retry_policy(s);
     s->try_deadline_ms = rp && rp->per_try_timeout_ms ? now + rp->per_try_timeout_ms : 0;
     arm_timer(s);
+    if (s->mirror_mask)
+        mirror_send(s);         /* the main request went first; the shadows never pace it */
 }
 
 void router_request_trailers(pf_stream *s)

@@ -107,7 +107,10 @@ struct pf_stream {
     uint64_t try_deadline_ms, retry_at_ms;  /* per_try_timeout; a scheduled retry */
 
     /* retries (proxy/router.c, proxy/router_retry.c) */
-    pf_outq retry_body;             /* request body kept for a replay (chunks: worker pool) */
+    pf_outq retry_body;             /* request body kept for a replay or the mirrors
+                                       (chunks: worker pool) */
+    bool keep_body;                 /* a retry policy or a mirror wants retry_body */
+    uint8_t mirror_mask;            /* route mirror policies still to send (proxy/mirror.c) */
     bool retry_body_overflow;       /* too large to keep: no retries */
     bool retried_condition;         /* the last attempt failed retriably */
     uint32_t retries_done;
