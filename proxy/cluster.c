@@ -148,6 +148,8 @@ static pf_pool *pool_find_or_add(pf_cluster_rt *c, const struct sockaddr_storage
         return NULL;
     p->cluster = c;
     p->addr = *addr;
+    p->breakers = c->breakers;
+    pf_queue_init(&p->cx_waiters);
     pf_queue_init(&p->idle);
     pf_queue_init(&p->h2conns);
     pf_queue_insert_tail(&c->pools, &p->link);

@@ -95,6 +95,8 @@ typedef struct pf_pool {
     pf_queue idle;                  /* HTTP/1.1: idle pf_uconn.link */
     pf_queue h2conns;               /* HTTP/2: every connection (proxy/upstream_h2.c) */
     size_t n_idle, n_active;        /* n_active: open connections of either protocol */
+    struct pf_breakers *breakers;   /* the cluster's (outlives orphaned pools); may be NULL */
+    pf_queue cx_waiters;            /* streams waiting for a connection (proxy/router_cx_wait.c) */
 } pf_pool;
 
 /* A worker's mutable balancer state for its current host set. */
@@ -127,6 +129,7 @@ void pf_lb_rt_free(pf_lb_rt *rt);
  * atomics, as Envoy's ResourceManager); owned by the server. */
 typedef struct pf_breakers {
     _Atomic int64_t rq_active, rq_pending, retries_active;
+    _Atomic int64_t cx_open;        /* upstream connections, every worker (proxy/breakers.c) */
 } pf_breakers;
 
 typedef struct pf_cluster_rt {

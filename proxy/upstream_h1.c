@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "admin/stats.h"
+#include "proxy/breakers.h"
 #include "proxy/host_stats.h"
 #include "proxy/log.h"
 #include "proxy/proxy_stats.h"
@@ -54,6 +55,7 @@ static pf_stream *uconn_detach(pf_uconn *u, bool reusable)
     u->pool->n_idle++;
     u->idle_since_ms = uv_now(&u->sock.w->loop);
     pf_sock_read_start(&u->sock);      /* notice the peer closing while idle */
+    pf_breakers_cx_idle(u->pool);
     return s;
 }
 
@@ -237,6 +239,7 @@ static void on_close(pf_sock *sock)
     stats_inc(sh, u->cs->cx_destroy);
     PF_HC_ADD(u->hc->cx_active, -1);
     p->n_active--;
+    pf_breakers_cx_closed(p);
     free(u);
     if (!p->cluster && p->n_active == 0)
         free(p);
@@ -306,6 +309,7 @@ static pf_uconn *uconn_new(pf_worker *w, pf_pool *p)
     }
     u->pool = p;
     p->n_active++;
+    pf_breakers_cx_opened(p);
     u->cs = &w->ps->clusters[p->cluster->index];
     u->hc = pf_host_counters_of(p->cluster->hosts, w->id, p->slot);
     u->connect_start_ns = uv_hrtime();

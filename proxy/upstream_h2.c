@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "admin/stats.h"
+#include "proxy/breakers.h"
 #include "proxy/host_stats.h"
 #include "proxy/log.h"
 #include "proxy/proxy_stats.h"
@@ -337,6 +338,7 @@ static void on_close(pf_sock *sock)
     stats_inc(sh, c->cs->cx_destroy);
     PF_HC_ADD(c->hc->cx_active, -1);
     p->n_active--;
+    pf_breakers_cx_closed(p);
     free(c);
     if (!p->cluster && p->n_active == 0)
         free(p);
@@ -394,6 +396,7 @@ static h2conn *conn_new(pf_worker *w, pf_pool *p)
     c->flush.fn = on_flush;
     pf_queue_insert_tail(&p->h2conns, &c->link);
     p->n_active++;
+    pf_breakers_cx_opened(p);
     stats_inc(w->stats, c->cs->cx_total);
     stats_gauge_add(w->stats, c->cs->cx_active, 1);
     PF_HC_ADD(c->hc->cx_total, 1);

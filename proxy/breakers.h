@@ -1,0 +1,31 @@
+/* Circuit breakers max_retries and max_connections (Envoy's ResourceManager
+ * retries() and connections()), beside max_requests / max_pending_requests
+ * in proxy/cluster.c.  Counters are the server's pf_breakers: global across
+ * workers, relaxed atomics, DEFAULT priority (routes have no priority yet). */
+#ifndef PF_BREAKERS_H
+#define PF_BREAKERS_H
+
+#include <stdbool.h>
+
+#include "config/cluster_config.h"
+#include "proxy/cluster.h"
+
+/* The cluster's DEFAULT thresholds. */
+const cfg_cb_thresholds *pf_breakers_thresholds(const pf_cluster_rt *c);
+
+/* max_retries: takes one concurrent retry; false when at the limit. */
+bool pf_breakers_retry_take(pf_cluster_rt *c);
+void pf_breakers_retry_put(pf_cluster_rt *c);
+
+/* max_connections: true when the cluster already has that many. */
+bool pf_breakers_cx_full(const pf_cluster_rt *c);
+
+/* Hooks for the upstream pools (proxy/upstream_h1.c, upstream_h2.c): a
+ * connection of p was created / closed (after p->n_active changed), or an
+ * HTTP/1.1 connection went back to p's idle list.  Closing and going idle
+ * wake a stream waiting on p (proxy/router_cx_wait.c). */
+void pf_breakers_cx_opened(pf_pool *p);
+void pf_breakers_cx_closed(pf_pool *p);
+void pf_breakers_cx_idle(pf_pool *p);
+
+#endif
