@@ -1,0 +1,211 @@
+"""Circuit breakers max_connections and max_retries through the real binary.
+
+max_connections (HTTP/1.1): a request needing a new connection while the
+cluster is at the limit counts upstream_cx_overflow and waits, pending, for
+its host's busy connection; a host with no connection still gets one.
+max_retries: a retry over the cluster's concurrent-retry limit is not done
+(upstream_rq_retry_overflow) and the client gets the original failure."""
+
+import threading
+import unittest
+
+import pftest
+from pftest import (HttpConn, ProxyTestCase, cluster, free_port, match_prefix, route,
+                    simple_bootstrap, wait_until)
+
+
+def stat(port, name):
+    with HttpConn(port) as c:
+        body = c.request("GET", "/stats?filter=^%s$" % name.replace(".", r"\."),
+                         host="127.0.0.1").body.decode()
+    for line in body.splitlines():
+        k, _, v = line.partition(": ")
+        if k == name:
+            return int(v)
+    return 0
+
+
+class Gate:
+    """Upstream handler: requests whose path starts with /hold wait for
+    release(); /fail answers 503; anything else 200."""
+
+    def __init__(self):
+        self.event = threading.Event()
+
+    def release(self):
+        self.event.set()
+
+    def __call__(self, req, resp):
+        req.read_body()
+        if req.path.startswith("/hold"):
+            self.event.wait(30)
+        if req.path.startswith("/fail"):
+            resp.send(503, b"failed\n")
+        else:
+            resp.send(200, ("%s %s\n" % (req.path, req.body.decode())).encode())
+
+
+def in_thread(fn):
+    out = []
+    t = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    t.start()
+    return t, out
+
+
+class MaxConnectionsTest(ProxyTestCase):
+
+    def proxy(self, endpoints, thresholds):
+        port, adm = free_port(), free_port()
+        c = cluster("app", endpoints, circuit_breakers={"thresholds": [thresholds]})
+        # One worker: pools are per worker, the limit is the cluster's.
+        self.start_proxy(simple_bootstrap(port, adm, [route(match_prefix("/"), "app",
+                                                            timeout="10s")], [c]),
+                         concurrency=1)
+        return port, adm
+
+    def test_request_waits_for_the_busy_connection(self):
+        gate = Gate()
+        self.addCleanup(gate.release)
+        up = self.start_upstream("up", gate)
+        port, adm = self.proxy([up.port], {"max_connections": 1})
+
+        def req(path, body):
+            with HttpConn(port) as c:
+                return c.request("POST", path, body=body)
+        ta, ra = in_thread(lambda: req("/hold", b"first"))
+        up.wait_requests(1)
+        tb, rb = in_thread(lambda: req("/second", b"x" * 50000))
+        wait_until(lambda: stat(adm, "cluster.app.upstream_rq_pending_active") == 1, 5,
+                   what="second request pending")
+        self.assertEqual(stat(adm, "cluster.app.upstream_cx_overflow"), 1)
+        self.assertEqual(stat(adm, "cluster.app.upstream_cx_total"), 1)
+        self.assertEqual(len(up.requests), 1)
+        gate.release()
+        ta.join(10)
+        tb.join(10)
+        self.assertEqual((ra[0].status, ra[0].body), (200, b"/hold first\n"))
+        # The waiting request went out on the same connection, body intact.
+        self.assertEqual(rb[0].status, 200)
+        self.assertEqual(rb[0].body, b"/second " + b"x" * 50000 + b"\n")
+        self.assertEqual(up.connections, 1)
+        self.assertEqual([r.conn_id for r in up.requests], [1, 1])
+        self.assertEqual(stat(adm, "cluster.app.upstream_rq_pending_active"), 0)
+        self.assertEqual(stat(adm, "cluster.app.upstream_rq_active"), 0)
+
+    def test_waiting_request_over_max_pending_overflows(self):
+        gate = Gate()
+        self.addCleanup(gate.release)
+        up = self.start_upstream("up", gate)
+        port, adm = self.proxy([up.port], {"max_connections": 1, "max_pending_requests": 1})
+        ta, ra = in_thread(lambda: pftest.http_get(port, "/hold"))
+        up.wait_requests(1)
+        tb, rb = in_thread(lambda: pftest.http_get(port, "/b"))
+        wait_until(lambda: stat(adm, "cluster.app.upstream_rq_pending_active") == 1, 5,
+                   what="second request pending")
+        r = pftest.http_get(port, "/c")
+        self.assertEqual(r.status, 503)
+        self.assertIn(b"overflow", r.body)
+        self.assertEqual(stat(adm, "cluster.app.upstream_rq_pending_overflow"), 1)
+        gate.release()
+        ta.join(10)
+        tb.join(10)
+        self.assertEqual((ra[0].status, rb[0].status), (200, 200))
+
+    def test_host_without_connection_still_gets_one(self):
+        gate = Gate()
+        self.addCleanup(gate.release)
+        up1 = self.start_upstream("u1", gate)
+        up2 = self.start_upstream("u2", gate)
+        port, adm = self.proxy([up1.port, up2.port], {"max_connections": 1})
+        ta, ra = in_thread(lambda: pftest.http_get(port, "/hold"))
+        wait_until(lambda: len(up1.requests) + len(up2.requests) == 1, 5, what="first request")
+        # Round robin sends the next request to the other host, which has no
+        # connection: it opens one over the limit instead of waiting.
+        r = pftest.http_get(port, "/next")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(stat(adm, "cluster.app.upstream_cx_overflow"), 1)
+        self.assertEqual(stat(adm, "cluster.app.upstream_cx_total"), 2)
+        gate.release()
+        ta.join(10)
+        self.assertEqual(ra[0].status, 200)
+
+    def test_waiting_request_times_out(self):
+        gate = Gate()
+        self.addCleanup(gate.release)
+        up = self.start_upstream("up", gate)
+        port, adm = free_port(), free_port()
+        c = cluster("app", [up.port], circuit_breakers={"thresholds": [{"max_connections": 1}]})
+        self.start_proxy(simple_bootstrap(port, adm, [
+            route(match_prefix("/hold"), "app", timeout="10s"),
+            route(match_prefix("/"), "app", timeout="0.3s")], [c]), concurrency=1)
+        ta, ra = in_thread(lambda: pftest.http_get(port, "/hold"))
+        up.wait_requests(1)
+        r = pftest.http_get(port, "/short")
+        self.assertEqual(r.status, 504)
+        self.assertEqual(stat(adm, "cluster.app.upstream_rq_pending_active"), 0)
+        gate.release()
+        ta.join(10)
+        self.assertEqual(ra[0].status, 200)
+        self.assertEqual(len(up.requests), 1)
+
+
+class MaxRetriesTest(ProxyTestCase):
+
+    def proxy(self, up, max_retries):
+        port, adm = free_port(), free_port()
+        policy = {"retry_on": "5xx", "num_retries": 3,
+                  "retry_back_off": {"base_interval": "0.001s"}}
+        c = cluster("app", [up.port],
+                    circuit_breakers={"thresholds": [{"max_retries": max_retries}]})
+        self.start_proxy(simple_bootstrap(port, adm, [
+            route(match_prefix("/"), "app", timeout="10s", retry_policy=policy)], [c]))
+        return port, adm
+
+    def test_zero_max_retries_returns_original_failure(self):
+        up = self.start_upstream("up", Gate())
+        port, adm = self.proxy(up, 0)
+        r = pftest.http_get(port, "/fail")
+        self.assertEqual((r.status, r.body), (503, b"failed\n"))
+        self.assertEqual(len(up.requests), 1)
+        self.assertEqual(stat(adm, "cluster.app.upstream_rq_retry_overflow"), 1)
+        self.assertEqual(stat(adm, "cluster.app.upstream_rq_retry"), 0)
+
+    def test_concurrent_retries_limited(self):
+        first = {"n": 0}
+        release = threading.Event()
+        self.addCleanup(release.set)
+        lock = threading.Lock()
+
+        def handler(req, resp):
+            req.read_body()
+            if req.path == "/a":
+                with lock:
+                    first["n"] += 1
+                    n = first["n"]
+                if n == 1:
+                    resp.send(503, b"failed\n")     # retried ...
+                    return
+                release.wait(30)                    # ... and the retry is held
+                resp.send(200, b"retried\n")
+                return
+            resp.send(503, b"failed\n")
+        up = self.start_upstream("up", handler)
+        port, adm = self.proxy(up, 1)
+        ta, ra = in_thread(lambda: pftest.http_get(port, "/a"))
+        wait_until(lambda: first["n"] == 2, 5, what="retry of /a in flight")
+        r = pftest.http_get(port, "/b")
+        self.assertEqual(r.status, 503)
+        self.assertEqual(stat(adm, "cluster.app.upstream_rq_retry_overflow"), 1)
+        self.assertEqual(len([q for q in up.requests if q.path == "/b"]), 1)
+        release.set()
+        ta.join(10)
+        self.assertEqual((ra[0].status, ra[0].body), (200, b"retried\n"))
+        # The slot is free again: /b is retried (3 times) this time.
+        self.assertEqual(pftest.http_get(port, "/b").status, 503)
+        self.assertEqual(len([q for q in up.requests if q.path == "/b"]), 5)
+        self.assertEqual(stat(adm, "cluster.app.upstream_rq_retry"), 4)
+        self.assertEqual(stat(adm, "cluster.app.upstream_rq_retry_overflow"), 1)
+
+
+if __name__ == "__main__":
+    pftest.main()
