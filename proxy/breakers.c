@@ -1,7 +1,11 @@
 /* max_retries and max_connections counters (see proxy/breakers.h). */
 #include "proxy/breakers.h"
 
+#include "admin/stats.h"
+#include "proxy/cluster_mgr.h"
+#include "proxy/proxy_stats.h"
 #include "proxy/router_cx_wait.h"
+#include "proxy/server.h"
 
 const cfg_cb_thresholds *pf_breakers_thresholds(const pf_cluster_rt *c)
 {
@@ -49,4 +53,37 @@ void pf_breakers_cx_closed(pf_pool *p)
 void pf_breakers_cx_idle(pf_pool *p)
 {
     router_cx_wait_wake(p);
+}
+
+/* Envoy's circuit_breakers.<priority>.*_open (1 at the limit) and
+ * remaining_* gauges.  Routes have no priority yet, so HIGH is never used. */
+void pf_breakers_publish(pf_server *srv)
+{
+    if (!srv->stats || !srv->ps)
+        return;
+    for (size_t i = 0; i < srv->cfg->n_clusters; i++) {
+        const pf_breakers *b = pf_cluster_mgr_breakers(srv, i);
+        const pf_cluster_stats *cs = &srv->ps->clusters[i];
+        const cfg_cluster_lb *lb = srv->cfg->clusters[i].lb;
+        if (!lb)
+            lb = &cfg_cluster_lb_defaults;
+        for (int prio = 0; prio < 2; prio++) {
+            const cfg_cb_thresholds *t = &lb->cb[prio];
+            int64_t max[4] = {t->max_connections, t->max_pending_requests, t->max_requests,
+                              t->max_retries};
+            int64_t used[4] = {0, 0, 0, 0};
+            if (b && prio == 0) {
+                used[0] = atomic_load_explicit(&b->cx_open, memory_order_relaxed);
+                used[1] = atomic_load_explicit(&b->rq_pending, memory_order_relaxed);
+                used[2] = atomic_load_explicit(&b->rq_active, memory_order_relaxed);
+                used[3] = atomic_load_explicit(&b->retries_active, memory_order_relaxed);
+            }
+            for (int j = 0; j < 4; j++) {
+                stats_gauge_set(srv->stats, cs->cb_open[prio][j], used[j] >= max[j]);
+                if (cs->cb_track[prio])
+                    stats_gauge_set(srv->stats, cs->cb_remaining[prio][j],
+                                    used[j] < max[j] ? max[j] - used[j] : 0);
+            }
+        }
+    }
 }

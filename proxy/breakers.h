@@ -28,4 +28,9 @@ void pf_breakers_cx_opened(pf_pool *p);
 void pf_breakers_cx_closed(pf_pool *p);
 void pf_breakers_cx_idle(pf_pool *p);
 
+struct pf_server;
+/* Main thread: sets the circuit_breakers.* gauges from the shared counters
+ * (before admin /stats output and at each stats flush). */
+void pf_breakers_publish(struct pf_server *srv);
+
 #endif

@@ -67,7 +67,9 @@ class MaxConnectionsTest(ProxyTestCase):
         gate = Gate()
         self.addCleanup(gate.release)
         up = self.start_upstream("up", gate)
-        port, adm = self.proxy([up.port], {"max_connections": 1})
+        port, adm = self.proxy([up.port], {"max_connections": 1, "max_pending_requests": 5,
+                                           "track_remaining": True})
+        cb = "cluster.app.circuit_breakers.default."
 
         def req(path, body):
             with HttpConn(port) as c:
@@ -80,6 +82,10 @@ class MaxConnectionsTest(ProxyTestCase):
         self.assertEqual(stat(adm, "cluster.app.upstream_cx_overflow"), 1)
         self.assertEqual(stat(adm, "cluster.app.upstream_cx_total"), 1)
         self.assertEqual(len(up.requests), 1)
+        self.assertEqual([stat(adm, cb + n) for n in ("cx_open", "remaining_cx",
+                                                      "rq_pending_open", "remaining_pending")],
+                         [1, 0, 0, 4])
+        self.assertEqual(stat(adm, "cluster.app.circuit_breakers.high.cx_open"), 0)
         gate.release()
         ta.join(10)
         tb.join(10)
@@ -91,6 +97,8 @@ class MaxConnectionsTest(ProxyTestCase):
         self.assertEqual([r.conn_id for r in up.requests], [1, 1])
         self.assertEqual(stat(adm, "cluster.app.upstream_rq_pending_active"), 0)
         self.assertEqual(stat(adm, "cluster.app.upstream_rq_active"), 0)
+        self.assertEqual(stat(adm, cb + "remaining_pending"), 5)
+        self.assertEqual(stat(adm, cb + "cx_open"), 1)     # the idle connection still counts
 
     def test_waiting_request_over_max_pending_overflows(self):
         gate = Gate()
@@ -193,6 +201,7 @@ class MaxRetriesTest(ProxyTestCase):
         port, adm = self.proxy(up, 1)
         ta, ra = in_thread(lambda: pftest.http_get(port, "/a"))
         wait_until(lambda: first["n"] == 2, 5, what="retry of /a in flight")
+        self.assertEqual(stat(adm, "cluster.app.circuit_breakers.default.rq_retry_open"), 1)
         r = pftest.http_get(port, "/b")
         self.assertEqual(r.status, 503)
         self.assertEqual(stat(adm, "cluster.app.upstream_rq_retry_overflow"), 1)
@@ -200,6 +209,7 @@ class MaxRetriesTest(ProxyTestCase):
         release.set()
         ta.join(10)
         self.assertEqual((ra[0].status, ra[0].body), (200, b"retried\n"))
+        self.assertEqual(stat(adm, "cluster.app.circuit_breakers.default.rq_retry_open"), 0)
         # The slot is free again: /b is retried (3 times) this time.
         self.assertEqual(pftest.http_get(port, "/b").status, 503)
         self.assertEqual(len([q for q in up.requests if q.path == "/b"]), 5)
