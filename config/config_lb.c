@@ -26,7 +26,7 @@ const cfg_cluster_lb cfg_cluster_lb_defaults = {
         .max_ejection_time_ms = 300000,
         .max_ejection_percent = 10,
     },
-    .cb = {{1024, 1024, 1024, 3}, {1024, 1024, 1024, 3}},
+    .cb = {{1024, 1024, 1024, 3, false}, {1024, 1024, 1024, 3, false}},
 };
 
 void cfg_cluster_lb_free(cfg_cluster_lb *lb)
