@@ -297,7 +297,7 @@ int cfg_route_parse_action(cfg_ctx *c, const yn_node *a, cfg_route *r)
         if (rc)
             return rc;
     }
-    if ((rc = cfg_route_parse_mirrors(c, a, r)) != 0)
+    if ((rc = cfg_route_parse_mirrors(c, a, &r->mirrors)) != 0)
         return rc;
     if (cfg_get(a, "idle_timeout")) {
         if ((rc = cfg_get_duration(c, a, "idle_timeout", &r->idle_timeout_ms)) != 0)
@@ -465,5 +465,5 @@ void cfg_route_free_action(cfg_route *r)
     free(rd->path);
     free(rd->prefix_rewrite);
     free_regex_rewrite(&rd->regex_rewrite);
-    cfg_route_free_mirrors(r);
+    cfg_route_free_mirrors(&r->mirrors);
 }

@@ -1,6 +1,6 @@
-/* route.route.request_mirror_policies -> cfg_route.mirrors
- * (envoy.config.route.v3.RouteAction.RequestMirrorPolicy).  The shadow
- * requests themselves are sent by proxy/mirror.c. */
+/* request_mirror_policies of a route action, a virtual host or a route
+ * configuration (envoy.config.route.v3.RouteAction.RequestMirrorPolicy).
+ * The shadow requests themselves are sent by proxy/mirror.c. */
 #include "config/config_route_internal.h"
 
 #include <stdlib.h>
@@ -43,36 +43,36 @@ static int parse_mirror(cfg_ctx *c, const yn_node *n, cfg_mirror_policy *mp)
     return rc;
 }
 
-int cfg_route_parse_mirrors(cfg_ctx *c, const yn_node *a, cfg_route *r)
+int cfg_route_parse_mirrors(cfg_ctx *c, const yn_node *map, cfg_mirrors *out)
 {
-    const yn_node *seq = cfg_get(a, "request_mirror_policies");
+    const yn_node *seq = cfg_get(map, "request_mirror_policies");
     if (!seq)
         return 0;
     size_t n = 0, m = cfg_push(c, "request_mirror_policies");
     int rc = cfg_expect_seq(c, seq, &n);
     if (!rc && n > CFG_MAX_MIRRORS)
         rc = cfg_err(c, seq, "at most %d mirror policies are supported", CFG_MAX_MIRRORS);
-    if (!rc && n && !(r->mirrors = calloc(n, sizeof *r->mirrors)))
+    if (!rc && n && !(out->v = calloc(n, sizeof *out->v)))
         rc = cfg_err(c, seq, "out of memory");
     if (!rc)
-        r->n_mirrors = n;
+        out->n = n;
     for (size_t i = 0; i < n && !rc; i++) {
         size_t mi = cfg_push_idx(c, i);
-        rc = parse_mirror(c, seq->items[i], &r->mirrors[i]);
+        rc = parse_mirror(c, seq->items[i], &out->v[i]);
         cfg_pop(c, mi);
     }
     cfg_pop(c, m);
     return rc;
 }
 
-void cfg_route_free_mirrors(cfg_route *r)
+void cfg_route_free_mirrors(cfg_mirrors *m)
 {
-    for (size_t i = 0; i < r->n_mirrors; i++) {
-        free(r->mirrors[i].cluster);
-        free(r->mirrors[i].cluster_header);
-        free(r->mirrors[i].rf_key);
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->v[i].cluster);
+        free(m->v[i].cluster_header);
+        free(m->v[i].rf_key);
     }
-    free(r->mirrors);
-    r->mirrors = NULL;
-    r->n_mirrors = 0;
+    free(m->v);
+    m->v = NULL;
+    m->n = 0;
 }

@@ -208,8 +208,15 @@ typedef struct cfg_mirror_policy {
     bool keep_host;             /* disable_shadow_host_suffix_append */
 } cfg_mirror_policy;
 
-/* At most this many mirror policies per route (a bit each on the stream). */
+/* At most this many mirror policies per list (a bit each on the stream). */
 #define CFG_MAX_MIRRORS 8
+
+/* request_mirror_policies of one level.  Envoy: the most specific non-empty
+ * list applies whole (route, else virtual host, else route configuration). */
+typedef struct cfg_mirrors {
+    cfg_mirror_policy *v;       /* owned */
+    size_t n;
+} cfg_mirrors;
 
 typedef struct cfg_route {
     char *name;                 /* may be NULL */
@@ -266,8 +273,7 @@ typedef struct cfg_route {
     cfg_header_mutations req_mut, resp_mut;
     struct cfg_retry_policy *retry;     /* route.retry_policy; owned; NULL when absent
                                            (then the virtual host's applies) */
-    cfg_mirror_policy *mirrors;         /* request_mirror_policies; owned */
-    size_t n_mirrors;
+    cfg_mirrors mirrors;                /* route.request_mirror_policies */
     /* typed_per_filter_config (config/filter_config.h); owned */
     struct cfg_per_filter *per_filter;
     size_t n_per_filter;
@@ -286,6 +292,7 @@ typedef struct cfg_virtual_host {
     /* retry_policy for routes without their own (Envoy: a route's policy
      * replaces the virtual host's whole); owned; NULL when absent */
     struct cfg_retry_policy *retry;
+    cfg_mirrors mirrors;        /* request_mirror_policies for routes without their own */
 } cfg_virtual_host;
 
 typedef struct cfg_route_config {
@@ -295,6 +302,7 @@ typedef struct cfg_route_config {
     bool ignore_port_in_host_matching;
     bool most_specific_header_mutations_wins;
     cfg_header_mutations req_mut, resp_mut;
+    cfg_mirrors mirrors;        /* request_mirror_policies for virtual hosts without their own */
 } cfg_route_config;
 
 #endif

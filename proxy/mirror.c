@@ -7,13 +7,24 @@
 #include "proxy/async_client.h"
 #include "proxy/worker.h"
 
+/* The policies for s: its route's, else its virtual host's, else its route
+ * configuration's (Envoy: the most specific non-empty list, never merged). */
+static const cfg_mirrors *policies(const pf_stream *s)
+{
+    if (s->route && s->route->mirrors.n)
+        return &s->route->mirrors;
+    if (s->vhost && s->vhost->mirrors.n)
+        return &s->vhost->mirrors;
+    return &s->hcm->route_config.mirrors;
+}
+
 void mirror_begin(pf_stream *s)
 {
-    const cfg_route *r = s->route;
-    if (!r || !r->n_mirrors)
-        return;
-    for (size_t i = 0; i < r->n_mirrors; i++) {
-        const cfg_mirror_policy *mp = &r->mirrors[i];
+    if (!s->route)
+        return;             /* internal requests (proxy/async_client.c) */
+    const cfg_mirrors *ms = policies(s);
+    for (size_t i = 0; i < ms->n; i++) {
+        const cfg_mirror_policy *mp = &ms->v[i];
         if (mp->has_fraction) {
             uint64_t rnd = pf_worker_random(s->w);
             bool on = mp->rf_key ? runtime_fraction_enabled(s->w->runtime, mp->rf_key,
@@ -121,11 +132,12 @@ static void send_one(pf_stream *s, const cfg_mirror_policy *mp, size_t cluster)
 
 void mirror_send(pf_stream *s)
 {
+    const cfg_mirrors *ms = policies(s);
     uint8_t mask = s->mirror_mask;
     s->mirror_mask = 0;
     for (size_t i = 0; mask; i++, mask >>= 1) {
         size_t cluster;
-        if ((mask & 1) && mirror_cluster(s, &s->route->mirrors[i], &cluster))
-            send_one(s, &s->route->mirrors[i], cluster);
+        if ((mask & 1) && mirror_cluster(s, &ms->v[i], &cluster))
+            send_one(s, &ms->v[i], cluster);
     }
 }

@@ -185,6 +185,32 @@ class MirrorPolicyTest(ProxyTestCase):
         self.assertEqual(stat(adm, "cluster.app.retry_or_shadow_abandoned"), 1)
         self.assertEqual(stat(adm, "cluster.mirror.upstream_rq_total"), 0)
 
+    def test_most_specific_policy_list_applies(self):
+        self.main = self.start_upstream("main", recorder)
+        ups = {n: self.start_upstream(n, recorder) for n in ("m_rc", "m_vh", "m_route")}
+        port, adm = free_port(), free_port()
+        vh = pftest.vhost("svc", ["svc"], [
+            route(match_prefix("/own"), "app",
+                  request_mirror_policies=[{"cluster": "m_route"}]),
+            route(match_prefix("/"), "app")])
+        vh["request_mirror_policies"] = [{"cluster": "m_vh"}]
+        other = pftest.vhost("other", ["*"], [route(match_prefix("/"), "app")])
+        lst = pftest.listener("main", port, [vh, other])
+        lst["filter_chains"][0]["filters"][0]["typed_config"]["route_config"][
+            "request_mirror_policies"] = [{"cluster": "m_rc"}]
+        self.start_proxy(pftest.bootstrap(
+            [lst], [cluster("app", [self.main.port])] +
+            [cluster(n, [u.port]) for n, u in ups.items()], adm))
+        with HttpConn(port) as c:
+            for path, host in (("/own", "svc"), ("/x", "svc"), ("/y", "elsewhere")):
+                self.assertEqual(c.get(path, host=host).status, 200)
+        # Never merged: each request went to exactly one mirror list.
+        self.assertEqual([r.path for r in ups["m_route"].wait_requests(1)], ["/own"])
+        self.assertEqual([r.path for r in ups["m_vh"].wait_requests(1)], ["/x"])
+        self.assertEqual([r.path for r in ups["m_rc"].wait_requests(1)], ["/y"])
+        for n in ups:
+            self.assertEqual(stat(adm, "cluster.%s.upstream_rq_total" % n), 1)
+
     def test_config_errors_are_located(self):
         d = pftest.tmpdir("bad")
         for policy, msg in [
