@@ -245,6 +245,11 @@ static void attempt(pf_stream *s, bool end, bool replay)
                 s->uproto->data(s, ch->data + ch->start, ch->end - ch->start);
         if (!s->up)
             return;
+        if (proto != &router_cx_wait_proto && !retry_policy(s) && !s->mirror_mask) {
+            /* Only the wait wanted the body, and it has been replayed. */
+            s->keep_body = false;
+            pf_outq_clear(&s->retry_body, &w->chunks);
+        }
         if (!s->req_end)
             arm_timer(s);
         else if (s->req_trailers.n)

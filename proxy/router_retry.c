@@ -23,9 +23,10 @@ void retry_keep_body(pf_stream *s, const char *p, size_t n)
     if (s->retry_body.bytes + n > PF_RETRY_BODY_LIMIT ||
         pf_outq_append(&s->retry_body, &s->w->chunks, p, n) != 0) {
         /* Envoy gives up both retries and shadows at its buffer limit. */
+        if (retry_policy(s) || s->mirror_mask)
+            stats_inc(s->w->stats, s->ucs->retry_or_shadow_abandoned);
         s->retry_body_overflow = true;
         s->mirror_mask = 0;
-        stats_inc(s->w->stats, s->ucs->retry_or_shadow_abandoned);
         pf_outq_clear(&s->retry_body, &s->w->chunks);
     }
 }

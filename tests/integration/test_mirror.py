@@ -140,6 +140,16 @@ class MirrorPolicyTest(ProxyTestCase):
         self.assertEqual(len(self.shadow.wait_requests(5)), 5)
         self.assertEqual(stat(adm, "cluster.mirror.upstream_rq_total"), 5)
 
+    def test_shadow_host_goes_before_the_port(self):
+        port, _ = self.proxy(None, {})
+        hosts = ["[::1]:8080", "[::1]", "svc.local:80", "svc.local"]
+        with HttpConn(port) as c:
+            for h in hosts:
+                self.assertEqual(c.get("/x", host=h).status, 200)
+        seen = [r.headers.get("host") for r in self.shadow.wait_requests(4)]
+        self.assertEqual(sorted(seen), sorted(["[::1]-shadow:8080", "[::1]-shadow",
+                                               "svc.local-shadow:80", "svc.local-shadow"]))
+
     def test_disable_host_suffix(self):
         port, _ = self.proxy(None, {"disable_shadow_host_suffix_append": True,
                                     "trace_sampled": False})
