@@ -259,10 +259,11 @@ bool pf_breakers_overflow(pf_cluster_rt *c, const pf_pool *p)
         c->cfg->lb ? &c->cfg->lb->cb[0] : &cfg_cluster_lb_defaults.cb[0];
     if (atomic_load_explicit(&c->breakers->rq_active, memory_order_relaxed) >= t->max_requests)
         return true;
-    /* HTTP/1.1 without an idle connection: the request will wait for one. */
-    return c->proto == &pf_upstream_h1 && p->n_idle == 0 &&
-           atomic_load_explicit(&c->breakers->rq_pending, memory_order_relaxed) >=
-               t->max_pending_requests;
+    /* Without a connection free for it (HTTP/1.1: idle; HTTP/2: below its
+     * stream limit) the request will be pending. */
+    bool room = c->proto == &pf_upstream_h1 ? p->n_idle > 0 : pf_upstream_h2_has_room(p);
+    return !room && atomic_load_explicit(&c->breakers->rq_pending, memory_order_relaxed) >=
+                        t->max_pending_requests;
 }
 
 void pf_breakers_add(pf_cluster_rt *c, bool pending, int64_t delta)

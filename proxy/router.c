@@ -155,14 +155,15 @@ static pf_pool *pick_host(pf_stream *s, pf_cluster_rt *c, bool *panic)
     return p;
 }
 
-/* max_connections, HTTP/1.1: a request that needs a new connection while
- * the cluster is at the limit counts upstream_cx_overflow, then waits for
- * one of its host's connections, or opens one anyway when the host has none
- * (Envoy guarantees every chosen host a connection).  HTTP/2 multiplexes on
- * the connection each host has and is not held back. */
+/* max_connections: a request that needs a new connection (HTTP/1.1: no
+ * idle one; HTTP/2: every connection at its stream limit) while the cluster
+ * is at the limit counts upstream_cx_overflow, then waits for one of its
+ * host's connections, or opens one anyway when the host has none (Envoy
+ * guarantees every chosen host a connection). */
 static bool cx_must_wait(pf_stream *s, pf_cluster_rt *c, const pf_pool *p)
 {
-    if (c->proto != &pf_upstream_h1 || p->n_idle || !pf_breakers_cx_full(c))
+    bool room = c->proto == &pf_upstream_h1 ? p->n_idle > 0 : pf_upstream_h2_has_room(p);
+    if (room || !pf_breakers_cx_full(c))
         return false;
     stats_inc(s->w->stats, s->ucs->cx_overflow);
     return p->n_active > 0;

@@ -37,6 +37,10 @@ typedef struct pf_upstream_proto {
 extern const pf_upstream_proto pf_upstream_h1;
 extern const pf_upstream_proto pf_upstream_h2;
 
+/* For the circuit breakers: can a stream go on one of p's HTTP/2
+ * connections (established or connecting) without opening another? */
+bool pf_upstream_h2_has_room(const pf_pool *p);
+
 /* ---- called by the connection manager ---- */
 
 /* Starts forwarding s (route and cluster chosen, request headers final).

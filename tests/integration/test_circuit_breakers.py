@@ -6,6 +6,7 @@ its host's busy connection; a host with no connection still gets one.
 max_retries: a retry over the cluster's concurrent-retry limit is not done
 (upstream_rq_retry_overflow) and the client gets the original failure."""
 
+import socket
 import threading
 import unittest
 
@@ -155,6 +156,116 @@ class MaxConnectionsTest(ProxyTestCase):
         ta.join(10)
         self.assertEqual(ra[0].status, 200)
         self.assertEqual(len(up.requests), 1)
+
+
+class HeldH2Upstream:
+    """h2c (prior knowledge) server on python3-h2 that answers /hold streams
+    only after release(); other streams at once.  Counts connections."""
+
+    def __init__(self):
+        import h2.config  # noqa: F401 (python3-h2, as test_upstream_h2.py)
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.paths = []
+        self.released = False
+        self.held = []                      # (conn, sock, stream id)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((pftest.LOCAL, 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _answer(self, conn, sock, sid):
+        conn.send_headers(sid, [(":status", "200"), ("content-length", "3")])
+        conn.send_data(sid, b"ok\n", end_stream=True)
+        sock.sendall(conn.data_to_send())
+
+    def _serve(self, sock):
+        import h2.config
+        import h2.connection
+        import h2.events
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=False, header_encoding="utf-8"))
+        conn.initiate_connection()
+        paths = {}
+        try:
+            with self.lock:
+                sock.sendall(conn.data_to_send())
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                with self.lock:
+                    for ev in conn.receive_data(data):
+                        if isinstance(ev, h2.events.RequestReceived):
+                            paths[ev.stream_id] = dict(ev.headers).get(":path")
+                            self.paths.append(paths[ev.stream_id])
+                        elif isinstance(ev, h2.events.StreamEnded):
+                            if paths.get(ev.stream_id) == "/hold" and not self.released:
+                                self.held.append((conn, sock, ev.stream_id))
+                            else:
+                                self._answer(conn, sock, ev.stream_id)
+                    sock.sendall(conn.data_to_send())
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def release(self):
+        with self.lock:
+            self.released = True
+            for conn, sock, sid in self.held:
+                try:
+                    self._answer(conn, sock, sid)
+                except OSError:
+                    pass
+            self.held = []
+
+    def close(self):
+        self.release()
+        self.sock.close()
+
+
+class MaxConnectionsH2Test(ProxyTestCase):
+
+    def test_stream_waits_for_a_free_stream_slot(self):
+        up = HeldH2Upstream()
+        self.addCleanup(up.close)
+        port, adm = free_port(), free_port()
+        hpo = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3."
+                     "HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": {"max_concurrent_streams": 1}}}}
+        c = cluster("app", [up.port], typed_extension_protocol_options=hpo,
+                    circuit_breakers={"thresholds": [{"max_connections": 1}]})
+        self.start_proxy(simple_bootstrap(port, adm, [route(match_prefix("/"), "app",
+                                                            timeout="10s")], [c]),
+                         concurrency=1)
+        ta, ra = in_thread(lambda: pftest.http_get(port, "/hold"))
+        wait_until(lambda: up.paths == ["/hold"], 5, what="held stream")
+        tb, rb = in_thread(lambda: pftest.http_get(port, "/next"))
+        wait_until(lambda: stat(adm, "cluster.app.upstream_rq_pending_active") == 1, 5,
+                   what="second stream pending")
+        self.assertEqual(stat(adm, "cluster.app.upstream_cx_overflow"), 1)
+        self.assertEqual(up.paths, ["/hold"])
+        up.release()
+        ta.join(10)
+        tb.join(10)
+        self.assertEqual((ra[0].status, rb[0].status), (200, 200))
+        # One connection, its single stream slot used in turn.
+        self.assertEqual(up.connections, 1)
+        self.assertEqual(up.paths, ["/hold", "/next"])
 
 
 class MaxRetriesTest(ProxyTestCase):
