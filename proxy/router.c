@@ -102,8 +102,10 @@ static void on_stream_timer(uv_timer_t *t)
     if (s->retry_at_ms && now >= s->retry_at_ms &&
         (!s->up || s->uproto == &router_cx_wait_proto)) {
         s->retry_at_ms = 0;
-        if (s->up)
+        if (s->up) {
+            s->cx_woken = false;    /* it takes its turn now */
             s->uproto->abort(s);
+        }
         if (s->retry_body_overflow) {
             /* The body that came while waiting could not all be kept. */
             hcm_local_reply(s, 503, "upstream connect error or disconnect/reset before "

@@ -21,10 +21,18 @@ static void w_nothing(pf_stream *s)
     (void)s;
 }
 
+/* Leaving the line.  A stream woken for a free connection that goes away
+ * before using it hands its turn to the next waiter, or that connection
+ * would sit idle while others wait. */
 static void w_abort(pf_stream *s)
 {
+    pf_pool *p = s->up;
+    bool woken = s->cx_woken;
+    s->cx_woken = false;
     pf_queue_remove(&s->cx_wait);   /* a no-op once woken (unlinked to itself) */
     router_detached(s);
+    if (woken)
+        router_cx_wait_wake(p);
 }
 
 static void w_close_idle(pf_pool *p)
@@ -42,11 +50,16 @@ void router_cx_wait_wake(pf_pool *p)
         return;
     pf_stream *s = pf_queue_data(p->cx_waiters.next, pf_stream, cx_wait);
     pf_queue_remove(&s->cx_wait);
+    s->cx_woken = true;
     router__cx_woken(s);
 }
 
+/* No turns to hand on here: the pool may be freed before they run. */
 void router_cx_wait_wake_all(pf_pool *p)
 {
-    while (!pf_queue_empty(&p->cx_waiters))
-        router_cx_wait_wake(p);
+    while (!pf_queue_empty(&p->cx_waiters)) {
+        pf_stream *s = pf_queue_data(p->cx_waiters.next, pf_stream, cx_wait);
+        pf_queue_remove(&s->cx_wait);
+        router__cx_woken(s);
+    }
 }

@@ -114,6 +114,7 @@ struct pf_stream {
     bool retry_held;                /* holds one of the cluster's max_retries */
     bool pending;                   /* counted as a pending request (circuit breakers) */
     pf_queue cx_wait;               /* in pool->cx_waiters (proxy/router_cx_wait.c) */
+    bool cx_woken;                  /* taken off cx_waiters for a free connection */
     uint8_t mirror_mask;            /* route mirror policies still to send (proxy/mirror.c) */
     bool retry_body_overflow;       /* too large to keep: no retries */
     bool retried_condition;         /* the last attempt failed retriably */

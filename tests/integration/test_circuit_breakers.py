@@ -101,6 +101,25 @@ class MaxConnectionsTest(ProxyTestCase):
         self.assertEqual(stat(adm, cb + "remaining_pending"), 5)
         self.assertEqual(stat(adm, cb + "cx_open"), 1)     # the idle connection still counts
 
+    def test_waiters_take_the_connection_in_turn(self):
+        gate = Gate()
+        self.addCleanup(gate.release)
+        up = self.start_upstream("up", gate)
+        port, adm = self.proxy([up.port], {"max_connections": 1})
+        ta, ra = in_thread(lambda: pftest.http_get(port, "/hold"))
+        up.wait_requests(1)
+        waiters = [in_thread(lambda i=i: pftest.http_get(port, "/w%d" % i)) for i in range(4)]
+        wait_until(lambda: stat(adm, "cluster.app.upstream_rq_pending_active") == 4, 5,
+                   what="four requests pending")
+        gate.release()
+        for t, _ in [(ta, ra)] + waiters:
+            t.join(10)
+        self.assertEqual([r[0].status for _, r in [(ta, ra)] + waiters], [200] * 5)
+        self.assertEqual(up.connections, 1)
+        self.assertEqual(sorted(r.path for r in up.requests),
+                         ["/hold", "/w0", "/w1", "/w2", "/w3"])
+        self.assertEqual(stat(adm, "cluster.app.upstream_rq_pending_active"), 0)
+
     def test_waiting_request_over_max_pending_overflows(self):
         gate = Gate()
         self.addCleanup(gate.release)
