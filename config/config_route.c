@@ -277,5 +277,14 @@ int cfg_parse_route_config(cfg_ctx *c, const yn_node *n, cfg_route_config *out)
         cfg_pop(c, mi);
     }
     cfg_pop(c, m);
+    /* What the request path would otherwise work out per request. */
+    for (size_t i = 0; i < out->n_vhosts && !rc; i++) {
+        cfg_virtual_host *vh = &out->vhosts[i];
+        for (size_t j = 0; j < vh->n_routes; j++) {
+            cfg_route *r = &vh->routes[j];
+            r->retry_applied = r->retry ? r->retry : vh->retry;
+            r->mirrored = r->mirrors.n || vh->mirrors.n || out->mirrors.n;
+        }
+    }
     return rc;
 }

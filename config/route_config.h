@@ -271,9 +271,13 @@ typedef struct cfg_route {
     size_t direct_body_len;
 
     cfg_header_mutations req_mut, resp_mut;
-    struct cfg_retry_policy *retry;     /* route.retry_policy; owned; NULL when absent
-                                           (then the virtual host's applies) */
+    struct cfg_retry_policy *retry;     /* route.retry_policy; owned; NULL when absent */
     cfg_mirrors mirrors;                /* route.request_mirror_policies */
+    /* Resolved at load, for the request path: the retry policy that applies
+     * (the route's, else its virtual host's; not owned; NULL: none), and
+     * whether some mirror list applies (route, virtual host or route config). */
+    const struct cfg_retry_policy *retry_applied;
+    bool mirrored;
     /* typed_per_filter_config (config/filter_config.h); owned */
     struct cfg_per_filter *per_filter;
     size_t n_per_filter;

@@ -50,11 +50,6 @@ void pf_breakers_cx_closed(pf_pool *p)
     router_cx_wait_wake(p);
 }
 
-void pf_breakers_cx_idle(pf_pool *p)
-{
-    router_cx_wait_wake(p);
-}
-
 /* Envoy's circuit_breakers.<priority>.*_open (1 at the limit) and
  * remaining_* gauges.  Routes have no priority yet, so HIGH is never used. */
 void pf_breakers_publish(pf_server *srv)

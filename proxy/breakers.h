@@ -9,6 +9,7 @@
 
 #include "config/cluster_config.h"
 #include "proxy/cluster.h"
+#include "proxy/router_cx_wait.h"
 
 /* The cluster's DEFAULT thresholds. */
 const cfg_cb_thresholds *pf_breakers_thresholds(const pf_cluster_rt *c);
@@ -26,7 +27,11 @@ bool pf_breakers_cx_full(const pf_cluster_rt *c);
  * wake a stream waiting on p (proxy/router_cx_wait.c). */
 void pf_breakers_cx_opened(pf_pool *p);
 void pf_breakers_cx_closed(pf_pool *p);
-void pf_breakers_cx_idle(pf_pool *p);
+static inline void pf_breakers_cx_idle(pf_pool *p)
+{
+    if (!pf_queue_empty(&p->cx_waiters))    /* every response: keep it cheap */
+        router_cx_wait_wake(p);
+}
 
 struct pf_server;
 /* Main thread: sets the circuit_breakers.* gauges from the shared counters

@@ -273,7 +273,8 @@ void router_start(pf_stream *s, bool end)
     s->ucs = &w->ps->clusters[s->cluster];
     stats_inc(w->stats, s->ucs->rq_total);
     s->keep_body = retry_policy(s) != NULL;
-    mirror_begin(s);
+    if (s->route && s->route->mirrored)
+        mirror_begin(s);
     attempt(s, end, false);
 }
 

@@ -7,15 +7,6 @@
 #include "proxy/proxy_stats.h"
 #include "proxy/worker.h"
 
-const cfg_retry_policy *retry_policy(const pf_stream *s)
-{
-    if (!s->route)
-        return NULL;
-    if (s->route->retry)
-        return s->route->retry;
-    return s->vhost ? s->vhost->retry : NULL;
-}
-
 void retry_keep_body(pf_stream *s, const char *p, size_t n)
 {
     if (!s->keep_body || s->retry_body_overflow)

@@ -14,11 +14,13 @@
  * 1 MiB, shared by retries and shadows). */
 #define PF_RETRY_BODY_LIMIT (1024 * 1024)
 
-struct cfg_retry_policy;
-
 /* The stream's retry policy: its route's, else its virtual host's (Envoy
- * takes the route's whole, never a merge of the two); NULL: no retries. */
-const struct cfg_retry_policy *retry_policy(const pf_stream *s);
+ * takes the route's whole, never a merge of the two; resolved at load);
+ * NULL: no retries. */
+static inline const struct cfg_retry_policy *retry_policy(const pf_stream *s)
+{
+    return s->route ? s->route->retry_applied : NULL;
+}
 /* Keeps request body bytes for a possible replay or the mirrors (no-op
  * unless s->keep_body); over PF_RETRY_BODY_LIMIT both are abandoned. */
 void retry_keep_body(pf_stream *s, const char *p, size_t n);
