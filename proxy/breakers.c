@@ -1,4 +1,4 @@
-/* max_retries and max_connections counters (see proxy/breakers.h). */
+/* A cluster's circuit breakers (see proxy/breakers.h). */
 #include "proxy/breakers.h"
 
 #include "admin/stats.h"
@@ -10,6 +10,26 @@
 const cfg_cb_thresholds *pf_breakers_thresholds(const pf_cluster_rt *c)
 {
     return c->cfg->lb ? &c->cfg->lb->cb[0] : &cfg_cluster_lb_defaults.cb[0];
+}
+
+/* Envoy's thresholds are global across workers: one relaxed atomic per
+ * resource and cluster, as Envoy's ResourceManager. */
+bool pf_breakers_overflow(pf_cluster_rt *c, bool room)
+{
+    if (!c->breakers)
+        return false;
+    const cfg_cb_thresholds *t = pf_breakers_thresholds(c);
+    if (atomic_load_explicit(&c->breakers->rq_active, memory_order_relaxed) >= t->max_requests)
+        return true;
+    return !room && atomic_load_explicit(&c->breakers->rq_pending, memory_order_relaxed) >=
+                        t->max_pending_requests;
+}
+
+void pf_breakers_add(pf_cluster_rt *c, bool pending, int64_t delta)
+{
+    if (c->breakers)
+        atomic_fetch_add_explicit(pending ? &c->breakers->rq_pending : &c->breakers->rq_active,
+                                  delta, memory_order_relaxed);
 }
 
 /* Envoy's canCreate() then inc(): two workers may both pass at the limit,

@@ -1,7 +1,7 @@
-/* Circuit breakers max_retries and max_connections (Envoy's ResourceManager
- * retries() and connections()), beside max_requests / max_pending_requests
- * in proxy/cluster.c.  Counters are the server's pf_breakers: global across
- * workers, relaxed atomics, DEFAULT priority (routes have no priority yet). */
+/* A cluster's circuit breakers (Envoy's ResourceManager): max_requests,
+ * max_pending_requests, max_retries and max_connections.  The counters are
+ * the server's pf_breakers (proxy/cluster.h): global across workers,
+ * relaxed atomics, DEFAULT priority (routes have no priority yet). */
 #ifndef PF_BREAKERS_H
 #define PF_BREAKERS_H
 
@@ -10,9 +10,23 @@
 #include "config/cluster_config.h"
 #include "proxy/cluster.h"
 #include "proxy/router_cx_wait.h"
+#include "proxy/upstream.h"
 
 /* The cluster's DEFAULT thresholds. */
 const cfg_cb_thresholds *pf_breakers_thresholds(const pf_cluster_rt *c);
+
+/* Is one of p's connections free for another request (HTTP/1.1: idle;
+ * HTTP/2: below its stream limit)?  If not the request will be pending. */
+static inline bool pf_breakers_pool_has_room(const pf_cluster_rt *c, const pf_pool *p)
+{
+    return c->proto == &pf_upstream_h1 ? p->n_idle > 0 : pf_upstream_h2_has_room(p);
+}
+
+/* True when a request would overflow max_requests, or, when it would be
+ * pending (!room), max_pending_requests: 503 UO. */
+bool pf_breakers_overflow(pf_cluster_rt *c, bool room);
+/* Counts a request in (delta 1) or out (-1): active, or pending a connection. */
+void pf_breakers_add(pf_cluster_rt *c, bool pending, int64_t delta);
 
 /* max_retries: takes one concurrent retry; false when at the limit. */
 bool pf_breakers_retry_take(pf_cluster_rt *c);

@@ -248,27 +248,3 @@ void pf_cluster_rt_destroy(pf_cluster_rt *c)
     pf_hostset_unref(c->hs);
     c->hs = NULL;
 }
-
-/* Envoy's thresholds are global across workers: one relaxed atomic per
- * resource and cluster, as Envoy's ResourceManager. */
-bool pf_breakers_overflow(pf_cluster_rt *c, const pf_pool *p)
-{
-    if (!c->breakers)
-        return false;
-    const cfg_cb_thresholds *t =
-        c->cfg->lb ? &c->cfg->lb->cb[0] : &cfg_cluster_lb_defaults.cb[0];
-    if (atomic_load_explicit(&c->breakers->rq_active, memory_order_relaxed) >= t->max_requests)
-        return true;
-    /* Without a connection free for it (HTTP/1.1: idle; HTTP/2: below its
-     * stream limit) the request will be pending. */
-    bool room = c->proto == &pf_upstream_h1 ? p->n_idle > 0 : pf_upstream_h2_has_room(p);
-    return !room && atomic_load_explicit(&c->breakers->rq_pending, memory_order_relaxed) >=
-                        t->max_pending_requests;
-}
-
-void pf_breakers_add(pf_cluster_rt *c, bool pending, int64_t delta)
-{
-    if (c->breakers)
-        atomic_fetch_add_explicit(pending ? &c->breakers->rq_pending : &c->breakers->rq_active,
-                                  delta, memory_order_relaxed);
-}

@@ -156,11 +156,6 @@ void pf_cluster_rt_set_hostset(struct pf_worker *w, pf_cluster_rt *c, pf_hostset
  * *prio (may be NULL) receives the chosen host's priority. */
 pf_pool *pf_cluster_pick(struct pf_worker *w, pf_cluster_rt *c, const uint64_t *hash, bool *panic,
                          uint32_t skip_prio, uint32_t *prio);
-/* Circuit breakers: true when a request to p would overflow max_requests
- * or max_pending_requests (503 UO). */
-bool pf_breakers_overflow(pf_cluster_rt *c, const pf_pool *p);
-/* Counts a request in (delta 1) or out (-1): active, or pending a connection. */
-void pf_breakers_add(pf_cluster_rt *c, bool pending, int64_t delta);
 /* Closes idle connections and frees pools (worker shutdown). */
 void pf_cluster_rt_destroy(pf_cluster_rt *c);
 

@@ -162,9 +162,8 @@ static pf_pool *pick_host(pf_stream *s, pf_cluster_rt *c, bool *panic)
  * is at the limit counts upstream_cx_overflow, then waits for one of its
  * host's connections, or opens one anyway when the host has none (Envoy
  * guarantees every chosen host a connection). */
-static bool cx_must_wait(pf_stream *s, pf_cluster_rt *c, const pf_pool *p)
+static bool cx_must_wait(pf_stream *s, pf_cluster_rt *c, const pf_pool *p, bool room)
 {
-    bool room = c->proto == &pf_upstream_h1 ? p->n_idle > 0 : pf_upstream_h2_has_room(p);
     if (room || !pf_breakers_cx_full(c))
         return false;
     stats_inc(s->w->stats, s->ucs->cx_overflow);
@@ -194,7 +193,8 @@ static void attempt(pf_stream *s, bool end, bool replay)
         return;
     }
     /* Circuit breakers (max_requests, max_pending_requests): 503 UO. */
-    if (pf_breakers_overflow(c, p)) {
+    bool room = pf_breakers_pool_has_room(c, p);
+    if (pf_breakers_overflow(c, room)) {
         retry_release(s);
         stats_inc(w->stats, s->ucs->rq_pending_overflow);
         hcm_local_reply(s, 503, "upstream connect error or disconnect/reset before headers. "
@@ -202,7 +202,7 @@ static void attempt(pf_stream *s, bool end, bool replay)
         return;
     }
     const pf_upstream_proto *proto = c->proto;
-    if (cx_must_wait(s, c, p)) {
+    if (cx_must_wait(s, c, p, room)) {
         proto = &router_cx_wait_proto;
         s->keep_body = true;        /* replayed when a connection is free */
     }
