@@ -36,9 +36,10 @@ void pf_breakers_retry_put(pf_cluster_rt *c);
 bool pf_breakers_cx_full(const pf_cluster_rt *c);
 
 /* Hooks for the upstream pools (proxy/upstream_h1.c, upstream_h2.c): a
- * connection of p was created / closed (after p->n_active changed), or an
- * HTTP/1.1 connection went back to p's idle list.  Closing and going idle
- * wake a stream waiting on p (proxy/router_cx_wait.c). */
+ * connection of p was created / closed (after p->n_active changed), or one
+ * can take a request again (HTTP/1.1: back on the idle list; HTTP/2: a
+ * stream ended).  Closing and _idle wake a stream waiting on p
+ * (proxy/router_cx_wait.c). */
 void pf_breakers_cx_opened(pf_pool *p);
 void pf_breakers_cx_closed(pf_pool *p);
 static inline void pf_breakers_cx_idle(pf_pool *p)
