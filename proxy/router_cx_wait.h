@@ -12,8 +12,8 @@
  * downstream paused) and replayed when the stream gets its connection.
  *
  * A connection going idle, an HTTP/2 stream ending or a connection closing
- * wakes the first waiter: it leaves the list and re-runs its attempt from
- * its own timer (never inside the pool's callbacks). */
+ * wakes the first waiter: it re-runs its attempt from its own timer (never
+ * inside the pool's callbacks), leaving the list then. */
 #ifndef PF_ROUTER_CX_WAIT_H
 #define PF_ROUTER_CX_WAIT_H
 
@@ -21,7 +21,7 @@
 
 extern const pf_upstream_proto router_cx_wait_proto;
 
-/* Wakes the first stream waiting on p, if any. */
+/* Wakes the first stream waiting on p that was not woken yet, if any. */
 void router_cx_wait_wake(pf_pool *p);
 /* Wakes every stream waiting on p (the pool is being orphaned). */
 void router_cx_wait_wake_all(pf_pool *p);
