@@ -150,6 +150,15 @@ class MirrorPolicyTest(ProxyTestCase):
         self.assertEqual(sorted(seen), sorted(["[::1]-shadow:8080", "[::1]-shadow",
                                                "svc.local-shadow:80", "svc.local-shadow"]))
 
+    def test_chunked_body_mirrored(self):
+        port, _ = self.proxy(None, {})
+        parts = [b"a" * 1000, b"b" * 20000, b"c" * 7]
+        with HttpConn(port) as c:
+            r = c.request("POST", "/chunked", body=parts, chunked=True)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.main.wait_requests(1)[0].body, b"".join(parts))
+        self.assertEqual(self.shadow.wait_requests(1)[0].body, b"".join(parts))
+
     def test_disable_host_suffix(self):
         port, _ = self.proxy(None, {"disable_shadow_host_suffix_append": True,
                                     "trace_sampled": False})
