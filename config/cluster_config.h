@@ -65,6 +65,7 @@ typedef struct cfg_outlier {
 
 typedef struct cfg_cb_thresholds {
     uint32_t max_connections, max_pending_requests, max_requests, max_retries;
+    bool track_remaining;               /* publish the remaining_* gauges */
 } cfg_cb_thresholds;
 
 typedef struct cfg_cluster_lb {

@@ -26,7 +26,7 @@ const cfg_cluster_lb cfg_cluster_lb_defaults = {
         .max_ejection_time_ms = 300000,
         .max_ejection_percent = 10,
     },
-    .cb = {{1024, 1024, 1024, 3}, {1024, 1024, 1024, 3}},
+    .cb = {{1024, 1024, 1024, 3, false}, {1024, 1024, 1024, 3, false}},
 };
 
 void cfg_cluster_lb_free(cfg_cluster_lb *lb)
@@ -240,10 +240,9 @@ static int parse_round_robin(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
 static int parse_thresholds(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
 {
     static const char *const h[] = {"priority", "max_connections", "max_pending_requests",
-                                    "max_requests", "max_retries", NULL};
-    static const char *const ig[] = {"track_remaining", NULL};
+                                    "max_requests", "max_retries", "track_remaining", NULL};
     static const char *const un[] = {"retry_budget", "max_connection_pools", NULL};
-    static const cfg_fields f = {h, ig, un};
+    static const cfg_fields f = {h, NULL, un};
     static const char *const prio[] = {"DEFAULT", "HIGH", NULL};
     int rc, p = 0;
     if ((rc = cfg_check_map(c, n, &f)) != 0 ||
@@ -254,7 +253,8 @@ static int parse_thresholds(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
         (rc = cfg_get_u32(c, n, "max_pending_requests", false, 0, UINT32_MAX,
                           &t->max_pending_requests)) ||
         (rc = cfg_get_u32(c, n, "max_requests", false, 0, UINT32_MAX, &t->max_requests)) ||
-        (rc = cfg_get_u32(c, n, "max_retries", false, 0, UINT32_MAX, &t->max_retries)))
+        (rc = cfg_get_u32(c, n, "max_retries", false, 0, UINT32_MAX, &t->max_retries)) ||
+        (rc = cfg_get_bool(c, n, "track_remaining", &t->track_remaining)))
         return rc;
     return 0;
 }

@@ -109,6 +109,8 @@ typedef struct pf_pool {
     void *tls_session;              /* SSL_SESSION * to resume with (proxy/tls.h), or NULL */
     struct pf_alpn_probe *probe;    /* auto_config: the connection learning the protocol */
     uint8_t alpn;                   /* auto_config: PF_ALPN_* the host picked */
+    struct pf_breakers *breakers;   /* the cluster's (outlives orphaned pools); may be NULL */
+    pf_queue cx_waiters;            /* streams waiting for a connection (proxy/router_cx_wait.c) */
 } pf_pool;
 
 /* What an auto_config pool knows of its host's protocol (proxy/upstream_auto.c). */
@@ -150,6 +152,7 @@ void pf_lb_rt_free(pf_lb_rt *rt);
  * atomics, as Envoy's ResourceManager); owned by the server. */
 typedef struct pf_breakers {
     _Atomic int64_t rq_active, rq_pending, retries_active;
+    _Atomic int64_t cx_open;        /* upstream connections, every worker (proxy/breakers.c) */
 } pf_breakers;
 
 typedef struct pf_cluster_rt {
@@ -176,11 +179,6 @@ void pf_cluster_rt_set_hostset(struct pf_worker *w, pf_cluster_rt *c, pf_hostset
  * *prio (may be NULL) receives the chosen host's priority. */
 pf_pool *pf_cluster_pick(struct pf_worker *w, pf_cluster_rt *c, const uint64_t *hash, bool *panic,
                          uint32_t skip_prio, uint32_t *prio);
-/* Circuit breakers: true when a request to p would overflow max_requests
- * or max_pending_requests (503 UO). */
-bool pf_breakers_overflow(pf_cluster_rt *c, const pf_pool *p);
-/* Counts a request in (delta 1) or out (-1): active, or pending a connection. */
-void pf_breakers_add(pf_cluster_rt *c, bool pending, int64_t delta);
 /* Closes idle connections and frees pools (worker shutdown). */
 void pf_cluster_rt_destroy(pf_cluster_rt *c);
 
