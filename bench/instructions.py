@@ -5,7 +5,7 @@ on a shared machine (the count does not depend on what else runs).
     bench/instructions.py pilotfish [path/to/pilotfish]
     bench/instructions.py pilotfish-lua [path/to/pilotfish]   (a header-adding Lua filter)
     bench/instructions.py haproxy
-    bench/instructions.py pilotfish-routes1 | pilotfish-routes1000 | pilotfish-weighted100
+    bench/instructions.py pilotfish-routes1 | pilotfish-routes1000 | pilotfish-mixed1000 | pilotfish-weighted100
         routing cost (bench/results/routes.md): one route, 1,000 mixed routes with the
         request matching the last, one route weighted over 100 clusters
 
@@ -50,11 +50,13 @@ LUA_FILTER = {
 TENANT = ("x-tenant", "t999")
 
 
-def many_routes(n):
+def many_routes(n, weighted_every=0):
     """n routes mixing the three matchers Envoy evaluates in order: a prefix
     (/svc<i>/), an exact path (/exact<i>) and a header on prefix "/"
     (x-tenant: t<i>); the last one is a header route, so a request for /bench
-    with TENANT walks all of them and compares the header n/3 times."""
+    with TENANT walks all of them and compares the header n/3 times.
+    weighted_every k: every k-th route, the last included, splits 90/10 between
+    a stable and a canary cluster instead of naming one."""
     rs = []
     for i in range(n):
         kind = (i - n + 1) % 3          # the last route is kind 0 (header)
@@ -65,7 +67,10 @@ def many_routes(n):
             m = match_prefix("/svc%d/" % i)
         else:
             m = {"path": "/exact%d" % i}
-        rs.append(route(m, "up"))
+        if weighted_every and (n - 1 - i) % weighted_every == 0:
+            rs.append(route(m, weighted=[("up", 90), ("canary", 10)]))
+        else:
+            rs.append(route(m, "up"))
     return rs
 
 
@@ -73,6 +78,8 @@ def routing_config(variant, up_port):
     """(routes, clusters) for a routing variant."""
     if variant == "routes1000":
         return many_routes(1000), [cluster("up", [up_port])]
+    if variant == "mixed1000":      # 1,000 routes, 100 of them weighted canaries
+        return many_routes(1000, 10), [cluster("up", [up_port]), cluster("canary", [up_port])]
     if variant == "weighted100":
         names = ["up%d" % i for i in range(100)]
         return ([route(match_prefix("/"), weighted=[(n, 1) for n in names])],
@@ -100,7 +107,7 @@ def total_instructions(kind, n, binary):
     cmd, stop_sig = (haproxy_cmd(tmp, port, up.port) if kind == "haproxy"
                      else pilotfish_cmd(tmp, port, up.port, binary, lua=kind == "pilotfish-lua",
                                         variant=variant))
-    headers = [TENANT] if variant in ("routes1", "routes1000", "weighted100") else []
+    headers = [TENANT] if variant in ("routes1", "routes1000", "mixed1000", "weighted100") else []
     out = os.path.join(tmp, "callgrind.out")
     p = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + cmd,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
