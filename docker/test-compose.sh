@@ -139,9 +139,9 @@ t=$SECONDS
 compose "$GW" docker/compose-gateway.yaml up -d --no-build >>"$TMP/compose.log" 2>&1 \
   || { tail -n 20 "$TMP/compose.log"; fail "up"; }
 GA=http://127.0.0.1:$PF_GATEWAY_ADMIN_PORT
-healthy_hosts() { curl -fsS --max-time 2 "$GA/clusters" | grep -c '^clouds::.*::health_flags::healthy$'; }
+both_healthy() { [ "$(curl -fsS --max-time 2 "$GA/clusters" | grep -c '^clouds::.*::health_flags::healthy$')" = 2 ]; }
 until_ok 30 curl -fsS --max-time 1 "$GA/ready" || fail "gateway admin /ready"
-until_ok 30 test "$(healthy_hosts 2>/dev/null)" = 2 || fail "gateway: both clouds never healthy"
+until_ok 30 both_healthy || fail "gateway: both clouds never healthy"
 log "gateway: up, both clouds healthy in $((SECONDS - t))s"
 for i in $(seq 20); do [ "$(served_by)" = cloud-a ] || fail "request $i not served by cloud-a"; done
 
@@ -163,7 +163,7 @@ until_ok 10 served_by_is cloud-b || fail "gateway did not move to cloud-b after 
 log "gateway: cloud A drained -> traffic on cloud-b after ~$((SECONDS - t))s"
 curl -fsS -X POST "http://$A:9901/healthcheck/ok" >/dev/null
 until_ok 10 served_by_is cloud-a || fail "gateway did not return to cloud-a"
-until_ok 10 test "$(healthy_hosts 2>/dev/null)" = 2 || fail "cloud A not healthy again"
+until_ok 10 both_healthy || fail "cloud A not healthy again"
 log "gateway: /healthcheck/ok -> back on cloud-a"
 
 # Stop A's container under a steady client: every request must still answer 200
