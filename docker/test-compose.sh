@@ -33,11 +33,12 @@ fail() { echo "[compose] FAIL: $*" >&2; dump_logs; exit 1; }
 
 source docker/podman-lib.sh
 podman_setup podman-compose
-# podman 4.3 with the CNI backend resolves compose service names only with
-# the dnsname plugin (netavark gets that from aardvark-dns).
-if [ "$("${PODMAN[@]}" info -f '{{.Host.NetworkBackend}}')" = cni ] && [ ! -x /usr/lib/cni/dnsname ]; then
-  podman_setup golang-github-containernetworking-plugin-dnsname
-fi
+# Compose service names resolve only with the network backend's DNS helper:
+# the dnsname plugin for CNI (Debian's podman 4.3 default), aardvark-dns for netavark.
+case $("${PODMAN[@]}" info -f '{{.Host.NetworkBackend}}') in
+  cni)      podman_setup golang-github-containernetworking-plugin-dnsname ;;
+  netavark) podman_setup aardvark-dns ;;
+esac
 
 MESH=pfmesh$$ GW=pfgw$$
 TMP=$(mktemp -d "$OUT/compose.XXXXXX")
