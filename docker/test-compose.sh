@@ -69,7 +69,10 @@ down() {   # down PROJECT FILE: containers, then the network podman-compose 1.0.
 cleanup() {
   down "$MESH" docker/compose.yaml
   down "$GW" docker/compose-gateway.yaml
-  [ -n "${PF_TEST_IMAGE:-}" ] || "${PODMAN[@]}" rmi -f "$PILOTFISH_IMAGE" >/dev/null 2>&1 || true
+  if [ -z "${PF_TEST_IMAGE:-}" ]; then   # our own build: the image and its build stage
+    "${PODMAN[@]}" rmi -f "$PILOTFISH_IMAGE" >/dev/null 2>&1 || true
+    "${PODMAN[@]}" image prune -f >/dev/null 2>&1 || true
+  fi
   [ -n "${BASE_IMPORTED:-}" ] && "${PODMAN[@]}" rmi -f debian:bookworm-slim >/dev/null 2>&1 || true
   rm -rf "$TMP"
 }
