@@ -17,6 +17,9 @@
 #include "proxy/worker.h"
 
 #define ERR_LOG_INTERVAL_MS 1000
+/* Threads kept for reuse per worker beyond the ones running: enough for the
+ * usual concurrency, bounded so a burst does not pin its memory forever. */
+#define POOL_MAX_THREADS 256
 
 /* ---- stats ---- */
 
@@ -83,6 +86,7 @@ static int add_script(pf_lua_worker *lw, const cfg_lua_script *sc, size_t *cap)
     }
     lua_State *L = lw->L;
     int ref = LUA_NOREF;
+    int fn[2] = { LUA_NOREF, LUA_NOREF };
     if (luaL_loadbuffer(L, sc->code, sc->len, sc->chunkname) == 0) {
         /* its own globals, reading through to _G */
         lua_newtable(L);
@@ -98,12 +102,24 @@ static int add_script(pf_lua_worker *lw, const cfg_lua_script *sc, size_t *cap)
             lua_pop(L, 1);
             luaL_unref(L, LUA_REGISTRYINDEX, ref);
             ref = LUA_NOREF;
+        } else {
+            /* Envoy too takes the entry functions once, after loading */
+            static const char *const names[2] = { "envoy_on_request", "envoy_on_response" };
+            for (int d = 0; d < 2; d++) {
+                lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+                lua_getfield(L, -1, names[d]);
+                if (lua_isfunction(L, -1))
+                    fn[d] = luaL_ref(L, LUA_REGISTRYINDEX);
+                else
+                    lua_pop(L, 1);
+                lua_pop(L, 1);
+            }
         }
     } else {
         pf_error("lua: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
     }
-    lw->scripts[lw->n_scripts++] = (struct lua_script_rt){ sc, ref };
+    lw->scripts[lw->n_scripts++] = (struct lua_script_rt){ sc, ref, { fn[0], fn[1] } };
     return 0;
 }
 
@@ -145,7 +161,7 @@ int pf_lua_worker_init(pf_worker *w)
     lua_pushstring(L, path);
     lua_setfield(L, -2, "path");
     lua_pop(L, 1);
-    pf_lua_api_register(L);
+    pf_lua_api_register(lw);
     size_t cap = 0;
     for (size_t i = 0; i < cfg->n_listeners; i++)
         for (size_t j = 0; j < cfg->listeners[i].n_chains; j++) {
@@ -177,17 +193,21 @@ void pf_lua_worker_destroy(pf_worker *w)
     if (!lw)
         return;
     lua_close(lw->L);
+    for (lua_slot *sl = lw->all_slots, *next; sl; sl = next) {
+        next = sl->all_next;
+        free(sl);
+    }
     free(lw->scripts);
     free(lw);
     w->lua = NULL;
 }
 
-static int script_env(pf_lua_worker *lw, const cfg_lua_script *sc)
+static const struct lua_script_rt *script_rt(pf_lua_worker *lw, const cfg_lua_script *sc)
 {
     for (size_t i = 0; i < lw->n_scripts; i++)
         if (lw->scripts[i].script == sc)
-            return lw->scripts[i].env_ref;
-    return LUA_NOREF;
+            return &lw->scripts[i];
+    return NULL;
 }
 
 static void report_memory(pf_lua_worker *lw)
@@ -203,24 +223,59 @@ static void report_memory(pf_lua_worker *lw)
 
 typedef enum run_result { R_CONTINUE, R_STOP, R_REPLY } run_result;
 
-static void co_kill(lua_co *co)
+/* A slot for a new run, with a Lua thread; NULL when out of memory. */
+static lua_slot *slot_get(pf_lua_worker *lw)
 {
-    lua_fs *fs = co->fs;
+    lua_slot *sl = lw->free_slots;
+    if (sl) {
+        lw->free_slots = sl->next;
+    } else {
+        if (!(sl = calloc(1, sizeof *sl)))
+            return NULL;
+        sl->all_next = lw->all_slots;
+        lw->all_slots = sl;
+    }
+    if (sl->th) {
+        lw->n_free_threads--;
+    } else {
+        sl->th = lua_newthread(lw->L);
+        sl->th_ref = luaL_ref(lw->L, LUA_REGISTRYINDEX);
+    }
+    return sl;
+}
+
+/* Ends co's run: its objects die (generation), its thread goes back to the
+ * pool when `reusable` (the run returned normally), and any httpCall in
+ * flight is cancelled. */
+static void co_end(lua_co *co, bool reusable)
+{
     if (co->call) {
         pf_async_call_cancel(co->call);
         co->call = NULL;
     }
-    if (co->ref) {
-        co->ref->co = NULL;
-        if (--co->ref->refs == 0)
-            free(co->ref);
-        co->ref = NULL;
-    }
-    if (co->th) {
-        luaL_unref(fs->lw->L, LUA_REGISTRYINDEX, co->th_ref);
+    lua_slot *sl = co->slot;
+    if (sl) {
+        pf_lua_worker *lw = co->fs->lw;
+        sl->gen++;
+        sl->co = NULL;
+        if (reusable && lw->n_free_threads < POOL_MAX_THREADS) {
+            lua_settop(sl->th, 0);
+            lw->n_free_threads++;
+        } else {
+            luaL_unref(lw->L, LUA_REGISTRYINDEX, sl->th_ref);
+            sl->th = NULL;
+        }
+        sl->next = lw->free_slots;
+        lw->free_slots = sl;
+        co->slot = NULL;
         co->th = NULL;
     }
     co->state = CO_NONE;
+}
+
+static void co_kill(lua_co *co)
+{
+    co_end(co, false);
 }
 
 static void script_error(lua_co *co, const char *msg)
@@ -266,7 +321,7 @@ static run_result co_run(lua_co *co, int nargs)
         int rc = lua_resume(co->th, nargs);
         report_memory(fs->lw);
         if (rc == 0) {
-            co_kill(co);
+            co_end(co, true);
             return R_CONTINUE;
         }
         if (rc != LUA_YIELD) {
@@ -344,14 +399,14 @@ static void settle_async(lua_co *co, run_result r)
     }
 }
 
-static pf_filter_status co_start(lua_fs *fs, pf_filter_dir d, const char *fname)
+static pf_filter_status co_start(lua_fs *fs, pf_filter_dir d)
 {
     lua_co *co = &fs->co[d];
     lua_State *L = fs->lw->L;
     co->fs = fs;
     co->dir = d;
-    if (fs->env_ref == LUA_NOREF) {
-        co->hdrs_passed = true;
+    if (fs->fn_ref[d] == LUA_NOREF) {
+        co->hdrs_passed = true;     /* the script does not define this direction */
         return PF_FILTER_CONTINUE;
     }
     /* close to the limit: collect first; still there -> skip the script
@@ -364,25 +419,16 @@ static pf_filter_status co_start(lua_fs *fs, pf_filter_dir d, const char *fname)
             return PF_FILTER_CONTINUE;
         }
     }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, fs->env_ref);
-    lua_getfield(L, -1, fname);
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 2);
+    lua_slot *sl = slot_get(fs->lw);
+    if (!sl) {
         co->hdrs_passed = true;
         return PF_FILTER_CONTINUE;
     }
-    lua_State *th = lua_newthread(L);
-    co->th_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    co->th = th;
-    lua_xmove(L, th, 1);            /* the function */
-    lua_pop(L, 1);                  /* env */
-    if (!(co->ref = calloc(1, sizeof *co->ref))) {
-        co_kill(co);
-        return PF_FILTER_CONTINUE;
-    }
-    co->ref->refs = 1;
-    co->ref->co = co;
-    pf_lua_push_handle(th, co);
+    sl->co = co;
+    co->slot = sl;
+    co->th = sl->th;
+    lua_rawgeti(co->th, LUA_REGISTRYINDEX, fs->fn_ref[d]);
+    pf_lua_push_handle(co->th, co);
     return settle(co, co_run(co, 1));
 }
 
@@ -532,17 +578,19 @@ static void *lua_create(pf_filter_chain *fc, size_t index, const cfg_http_filter
     }
     if (!sc)
         return NULL;
-    int env = script_env(lw, sc);
-    if (env == LUA_NOREF)
+    const struct lua_script_rt *rt = script_rt(lw, sc);
+    if (!rt || rt->env_ref == LUA_NOREF)
         return NULL;
-    lua_fs *fs = calloc(1, sizeof *fs);
+    lua_fs *fs = pf_arena_alloc(&s->arena, sizeof *fs);
     if (!fs)
         return NULL;
+    memset(fs, 0, sizeof *fs);
     fs->fc = fc;
     fs->index = index;
     fs->cfg = cfg;
     fs->lw = lw;
-    fs->env_ref = env;
+    fs->env_ref = rt->env_ref;
+    fs->fn_ref = rt->fn_ref;
     for (int d = 0; d < 2; d++) {
         fs->co[d].fs = fs;
         fs->co[d].dir = (pf_filter_dir)d;
@@ -557,15 +605,16 @@ static void lua_destroy(void *f)
         co_kill(&fs->co[d]);
         free(fs->co[d].reply_body);
     }
-    pf_lua_dynmeta_clear(fs->lw->L, pf_filter_stream(fs->fc));
-    free(fs);
+    if (fs->dynmeta)
+        pf_lua_dynmeta_clear(fs->lw, pf_filter_stream(fs->fc));
+    /* fs lives in the stream's arena */
 }
 
 static pf_filter_status on_headers(lua_fs *fs, pf_filter_dir d, bool end)
 {
     if (end)
         fs->end_seen[d] = true;
-    return co_start(fs, d, d == PF_DECODE ? "envoy_on_request" : "envoy_on_response");
+    return co_start(fs, d);
 }
 
 static pf_filter_status on_data(lua_fs *fs, pf_filter_dir d, const char *p, size_t n, bool end)
@@ -584,7 +633,7 @@ static pf_filter_status on_data(lua_fs *fs, pf_filter_dir d, const char *p, size
             lua_pushnil(co->th);
             return settle(co, co_run(co, 1));
         }
-        pf_lua_push_chunk(co->th, p, n);
+        pf_lua_push_chunk(co->th, co, p, n);
         return settle(co, co_run(co, 1));
     case CO_WAIT_TRAILERS:
         if (!end)
