@@ -1,35 +1,48 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # Lua filter overhead: the same proxy with no filter and with one trivial
-# header-adding Lua filter, each loaded with wrk against a tiny Python
-# upstream on loopback.  Writes bench/results/lua.md.
-#   bench/lua/run.sh [build dir] [seconds]
-set -eu
+# header-adding Lua filter, loaded with wrk against an nginx upstream that
+# answers from memory (so the proxy, not the upstream, is the bottleneck).
+# pilotfish runs on core 0 (--concurrency 1); wrk and nginx share core 1.
+# The two configs alternate ROUNDS times and the medians are compared: the
+# machine is shared and noisy, the ratio is what to read.
+#   bench/lua/run.sh [build dir] [seconds per run] [rounds]
+# Writes bench/results/lua.md.
+set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$ROOT/build}
 SECS=${2:-5}
-T=$(mktemp -d)
-UP= PX=
-trap 'kill ${UP:-} ${PX:-} 2>/dev/null || true; rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
+ROUNDS=${3:-3}
+HOST=127.0.0.1
+KEEP_TMP=${KEEP_TMP:-0}
+PROXY_CORE=0
+LOAD_CORE=1
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+command -v wrk >/dev/null 2>&1 || die "wrk is required"
+command -v nginx >/dev/null 2>&1 || die "nginx is required (it is the upstream)"
+bench_setup pilotfish-lua-bench
+
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 UPORT=$(free_port)
-cat > "$T/up.py" <<PY
-import http.server, socketserver
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *a): pass
-class S(socketserver.ThreadingMixIn, http.server.HTTPServer): daemon_threads = True
-S(("127.0.0.1", $UPORT), H).serve_forever()
-PY
-python3 "$T/up.py" >/dev/null 2>&1 & UP=$!
+mkdir -p "$TMP/upstream"
+{
+    nginx_common "$TMP/upstream"
+    echo "http {"
+    nginx_http_common "$TMP/upstream"
+    echo "    server { listen $HOST:$UPORT; location / { return 200 \"ok\"; } }"
+    echo "}"
+} >"$TMP/upstream/nginx.conf"
+taskset -c "$LOAD_CORE" nginx -p "$TMP/upstream" -c "$TMP/upstream/nginx.conf" \
+    -e "$TMP/upstream/error.log" >/dev/null 2>&1 &
+STARTED_PIDS+=("$!")
+wait_until 10 "$!" port_open "$UPORT" || die "upstream nginx did not come up"
+
 config() { # $1 port, $2 extra filters
 cat <<Y
 static_resources:
   listeners:
   - name: l
-    address: {socket_address: {address: 127.0.0.1, port_value: $1}}
+    address: {socket_address: {address: $HOST, port_value: $1}}
     filter_chains:
     - filters:
       - name: envoy.filters.network.http_connection_manager
@@ -43,7 +56,7 @@ $2
             typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
   clusters:
   - name: up
-    load_assignment: {cluster_name: up, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $UPORT}}}}]}]}
+    load_assignment: {cluster_name: up, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: $HOST, port_value: $UPORT}}}}]}]}
 Y
 }
 LUA='          - name: lua
@@ -52,29 +65,45 @@ LUA='          - name: lua
               default_source_code:
                 inline_string: |
                   function envoy_on_request(h) h:headers():add("x-bench", "1") end'
+
 run() { # $1 name, $2 filters -> requests/s
-  P=$(free_port)
-  config "$P" "$2" > "$T/$1.yaml"
-  "$BUILD/pilotfish" -c "$T/$1.yaml" --concurrency 1 -l warning >/dev/null 2>&1 & PX=$!
-  for i in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$P/" && break; sleep 0.1; done
-  wrk -t1 -c16 -d"${SECS}s" "http://127.0.0.1:$P/" | awk '/Requests\/sec/ {print $2}'
-  kill $PX; wait $PX 2>/dev/null || true; PX=
+    local port pid rps
+    port=$(free_port)
+    config "$port" "$2" >"$TMP/$1.yaml"
+    taskset -c "$PROXY_CORE" "$BUILD/pilotfish" -c "$TMP/$1.yaml" --concurrency 1 -l warning \
+        >"$TMP/$1.log" 2>&1 &
+    pid=$!
+    STARTED_PIDS+=("$pid")
+    wait_until 10 "$pid" port_open "$port" || die "pilotfish ($1) did not come up"
+    taskset -c "$LOAD_CORE" wrk -t1 -c16 -d1s "http://$HOST:$port/" >/dev/null   # warm-up
+    rps=$(taskset -c "$LOAD_CORE" wrk -t1 -c16 -d"${SECS}s" "http://$HOST:$port/" |
+        awk '/Requests\/sec/ {print $2}')
+    stop_tree "$pid"
+    echo "$rps"
 }
-NONE=$(run none "")
-WITH=$(run lua "$LUA")
-RATIO=$(python3 -c "print('%.3f' % ($WITH / $NONE))")
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+NONE=() WITH=()
+for ((i = 0; i < ROUNDS; i++)); do
+    NONE+=("$(run none "")")
+    WITH+=("$(run lua "$LUA")")
+    log "round $((i + 1)): none ${NONE[i]}  lua ${WITH[i]}"
+done
+N=$(median "${NONE[@]}")
+W=$(median "${WITH[@]}")
+RATIO=$(python3 -c "print('%.3f' % ($W / $N))")
 mkdir -p "$ROOT/bench/results"
-cat > "$ROOT/bench/results/lua.md" <<MD
-# Lua filter overhead ($(date -u +%Y-%m-%d))
+cat >"$ROOT/bench/results/lua.md" <<MD
+# Lua filter overhead ($(date -u +%Y-%m-%d), commit $(git -C "$ROOT" rev-parse --short HEAD))
 
-wrk -t1 -c16 -d${SECS}s, pilotfish --concurrency 1, Python upstream on loopback
-(the upstream is the bottleneck: this measures that the filter costs little
-relative to a real exchange, not the filter's own ceiling).
+\`bench/lua/run.sh\`: wrk -t1 -c16 -d${SECS}s, pilotfish --concurrency 1 on core 0,
+wrk and an nginx upstream (answers from memory) on core 1; the two configs
+alternate ${ROUNDS} times, medians compared (shared, noisy machine: read the ratio).
 
-| config | requests/s |
-|---|---|
-| router only | $NONE |
-| one Lua filter adding a request header | $WITH |
+| config | requests/s (median) | runs |
+|---|---|---|
+| router only | $N | ${NONE[*]} |
+| one Lua filter adding a request header | $W | ${WITH[*]} |
 
 ratio (Lua / none): $RATIO
 MD
