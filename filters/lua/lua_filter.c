@@ -221,7 +221,11 @@ static void report_memory(pf_lua_worker *lw)
 
 /* ---- coroutines ---- */
 
-typedef enum run_result { R_CONTINUE, R_STOP, R_REPLY } run_result;
+/* R_ERROR: the script failed (logged, counted, coroutine gone): the
+ * stream gets a 500, or a reset when the response is on the wire. */
+typedef enum run_result { R_CONTINUE, R_STOP, R_REPLY, R_ERROR } run_result;
+
+#define SCRIPT_ERROR_MSG "lua filter: script error"
 
 /* A slot for a new run, with a Lua thread; NULL when out of memory. */
 static lua_slot *slot_get(pf_lua_worker *lw)
@@ -330,7 +334,7 @@ static run_result co_run(lua_co *co, int nargs)
             script_error(co, lua_tostring(fs->lw->L, -1));
             lua_pop(fs->lw->L, 1);
             co_kill(co);
-            return R_CONTINUE;
+            return R_ERROR;
         }
         lua_settop(co->th, 0);
         bool end = fs->end_seen[co->dir];
@@ -360,7 +364,7 @@ static run_result co_run(lua_co *co, int nargs)
         default:
             script_error(co, "script performed an unexpected yield");
             co_kill(co);
-            return R_CONTINUE;
+            return R_ERROR;
         }
     }
 }
@@ -375,9 +379,17 @@ static pf_filter_status settle(lua_co *co, run_result r)
         co_kill(co);
         return PF_FILTER_STOP;
     }
-    if (r == R_CONTINUE || co->state == CO_WAIT_CHUNK)
+    if (r == R_ERROR) {
+        pf_filter_local_error(fs->fc, fs->index, co->dir, SCRIPT_ERROR_MSG);
+        return PF_FILTER_STOP;
+    }
+    /* bodyChunks() does not hold the stream: headers and each chunk go on
+     * while the script waits for the next chunk (Envoy) */
+    if (r == R_CONTINUE || co->state == CO_WAIT_CHUNK) {
         co->hdrs_passed = true;
-    return r == R_STOP ? PF_FILTER_STOP : PF_FILTER_CONTINUE;
+        return PF_FILTER_CONTINUE;
+    }
+    return PF_FILTER_STOP;
 }
 
 /* Acts on a run result outside the chain (an httpCall answer): the chain
@@ -391,6 +403,10 @@ static void settle_async(lua_co *co, run_result r)
     if (r == R_REPLY) {
         co->state = CO_NONE;
         pf_filter_local_reply(fc, idx, co->reply_body, co->reply_len);
+        return;
+    }
+    if (r == R_ERROR) {
+        pf_filter_local_error(fc, idx, d, SCRIPT_ERROR_MSG);
         return;
     }
     if (r == R_CONTINUE || co->state == CO_WAIT_CHUNK) {

@@ -207,10 +207,10 @@ class LuaTest(ClassProxyTestCase):
         pftest.wait_until(lambda: any(r.path.startswith("/side") for r in self.side.requests),
                           5 * pftest.TF, what="async side call")
 
-    def test_runtime_error_continues(self):
-        # Envoy logs the error, counts lua.errors and lets the request continue.
+    def test_runtime_error_answers_500(self):
+        # logged, counted in lua.errors, answered 500 (tests/integration/test_lua_errors.py)
         r = self.get("/error")
-        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.status, 500, r)
         r2 = self.get("/h")
         self.assertEqual(r2.status, 200)
         stats = pftest.http_get(self.admin_port, "/stats").body.decode()
