@@ -4,6 +4,7 @@
  * config_route_action.c, header mutations in config_route_headers.c. */
 #include "config/config_route_internal.h"
 #include "config/filter_config.h"
+#include "config/metadata_config.h"
 #include "config/retry_config.h"
 
 #include <errno.h>
@@ -35,8 +36,7 @@ static const char *const vh_unsupported[] = {
 static const char *const route_handled[] = {
     "name", "match", "route", "direct_response", "redirect", "request_headers_to_add",
     "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove",
-    "typed_per_filter_config", NULL};
-static const char *const route_ignored[] = {"metadata", NULL};
+    "typed_per_filter_config", "metadata", NULL};
 static const char *const route_unsupported[] = {
     "filter_action", "non_forwarding_action", "decorator",
     "tracing", "per_request_buffer_limit_bytes", "stat_prefix", NULL};
@@ -57,6 +57,7 @@ static void free_route(cfg_route *r)
     cfg_route_free_mutations(&r->req_mut);
     cfg_route_free_mutations(&r->resp_mut);
     cfg_per_filter_free(r->per_filter, r->n_per_filter);
+    yn_free(r->filter_metadata);
 }
 
 void cfg_free_route_config(cfg_route_config *rc)
@@ -117,7 +118,7 @@ static int parse_direct(cfg_ctx *c, const yn_node *d, cfg_route *r)
 
 static int parse_route(cfg_ctx *c, const yn_node *n, cfg_route *r)
 {
-    static const cfg_fields f = {route_handled, route_ignored, route_unsupported};
+    static const cfg_fields f = {route_handled, NULL, route_unsupported};
     int rc;
     if ((rc = cfg_check_map(c, n, &f)) != 0 ||
         (rc = cfg_get_str(c, n, "name", false, &r->name)) != 0)
@@ -155,6 +156,8 @@ static int parse_route(cfg_ctx *c, const yn_node *n, cfg_route *r)
         return rc;
     if ((rc = cfg_route_parse_mutations(c, n, "response_headers_to_add",
                                         "response_headers_to_remove", true, &r->resp_mut)) != 0)
+        return rc;
+    if ((rc = cfg_parse_metadata(c, n, &r->filter_metadata)) != 0)
         return rc;
     return cfg_parse_per_filter_config(c, n, &r->per_filter, &r->n_per_filter);
 }

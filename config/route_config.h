@@ -252,6 +252,8 @@ typedef struct cfg_route {
     /* typed_per_filter_config (config/filter_config.h); owned */
     struct cfg_per_filter *per_filter;
     size_t n_per_filter;
+    /* metadata.filter_metadata (config/metadata_config.h); owned; NULL when absent */
+    struct yn_node *filter_metadata;
 } cfg_route;
 
 typedef struct cfg_virtual_host {

@@ -20,6 +20,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "config/metadata_config.h"
+#include "config/route_config.h"
+#include "config/yaml_node.h"
 #include "proxy/addr.h"
 #include "proxy/downstream.h"
 #include "proxy/log.h"
@@ -671,17 +674,74 @@ static int s_session_id(lua_State *L)
     return 1;
 }
 
-/* ---- metadata (route filter metadata is not kept: always empty) ---- */
+/* ---- metadata: the route's filter_metadata entry, as a Lua table kept in
+ * the object's environment ---- */
+
+static bool plain_is(const yn_node *n, const char *a, const char *b, const char *c)
+{
+    return !strcmp(n->str, a) || !strcmp(n->str, b) || !strcmp(n->str, c);
+}
+
+/* Pushes a YAML value the way Envoy maps a protobuf Struct value: null ->
+ * nil, bool, number, string, list -> array, struct -> table. */
+static void push_yaml(lua_State *L, const yn_node *n)
+{
+    luaL_checkstack(L, 4, "metadata too deep");
+    if (n->kind == YN_SCALAR) {
+        if (n->plain) {
+            char *end;
+            double d;
+            if (yn_is_null(n)) {
+                lua_pushnil(L);
+                return;
+            }
+            if (plain_is(n, "true", "True", "TRUE") || plain_is(n, "false", "False", "FALSE")) {
+                lua_pushboolean(L, n->str[0] == 't' || n->str[0] == 'T');
+                return;
+            }
+            d = strtod(n->str, &end);
+            if (end != n->str && *end == '\0') {
+                lua_pushnumber(L, d);
+                return;
+            }
+        }
+        lua_pushlstring(L, n->str, n->len);
+        return;
+    }
+    lua_createtable(L, n->kind == YN_SEQ ? (int)n->n : 0, n->kind == YN_MAP ? (int)n->n : 0);
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->kind == YN_MAP)
+            lua_pushlstring(L, n->keys[i]->str, n->keys[i]->len);
+        else
+            lua_pushinteger(L, (lua_Integer)i + 1);
+        push_yaml(L, n->items[i]);
+        lua_rawset(L, -3);
+    }
+}
 
 static int m_get(lua_State *L)
 {
-    lua_pushnil(L);
+    alive(L, NULL);
+    luaL_checkany(L, 2);
+    lua_getfenv(L, 1);
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
     return 1;
 }
 
 static int m_pairs(lua_State *L)
 {
+    alive(L, NULL);
     lua_newtable(L);
+    int n = 0;
+    lua_getfenv(L, 1);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, -5, ++n);
+        lua_rawseti(L, -4, ++n);
+    }
+    lua_pop(L, 1);
     return push_pairs(L);
 }
 
@@ -744,10 +804,22 @@ static int l_trailers(lua_State *L)
     return lua_yield(L, 0);
 }
 
+/* Envoy: the entry under the filter's configured name, else under its
+ * canonical name. */
 static int l_metadata(lua_State *L)
 {
     lua_co *co = alive(L, NULL);
+    const cfg_route *r = stream_of(co)->route;
+    const yn_node *fm = r ? r->filter_metadata : NULL;
+    const yn_node *e = cfg_metadata_entry(fm, co->fs->cfg->name);
+    if (!e)
+        e = cfg_metadata_entry(fm, "envoy.filters.http.lua");
     push_obj(L, co, LMT_META, 0);
+    if (e)
+        push_yaml(L, e);
+    else
+        lua_newtable(L);
+    lua_setfenv(L, -2);
     return 1;
 }
 
