@@ -3,6 +3,7 @@
  * config_route_match.c, RouteAction and RedirectAction in
  * config_route_action.c, header mutations in config_route_headers.c. */
 #include "config/config_route_internal.h"
+#include "config/cluster_specifier_config.h"
 #include "config/filter_config.h"
 #include "config/metadata_config.h"
 #include "config/retry_config.h"
@@ -15,11 +16,12 @@
 static const char *const rc_handled[] = {
     "name", "virtual_hosts", "response_headers_to_add", "response_headers_to_remove",
     "request_headers_to_add", "request_headers_to_remove",
-    "most_specific_header_mutations_wins", "ignore_port_in_host_matching", NULL};
+    "most_specific_header_mutations_wins", "ignore_port_in_host_matching",
+    "cluster_specifier_plugins", NULL};
 static const char *const rc_ignored[] = {"validate_clusters", NULL};
 static const char *const rc_unsupported[] = {
     "vhds", "internal_only_headers", "max_direct_response_body_size_bytes",
-    "cluster_specifier_plugins", "request_mirror_policies",
+    "request_mirror_policies",
     "ignore_path_parameters_in_path_matching", "typed_per_filter_config", "metadata",
     NULL};
 
@@ -58,6 +60,10 @@ static void free_route(cfg_route *r)
     cfg_route_free_mutations(&r->resp_mut);
     cfg_per_filter_free(r->per_filter, r->n_per_filter);
     yn_free(r->filter_metadata);
+    if (r->owns_cluster_plugin) {
+        cfg_cluster_specifier_free(r->cluster_plugin);
+        free(r->cluster_plugin);
+    }
 }
 
 void cfg_free_route_config(cfg_route_config *rc)
@@ -80,6 +86,9 @@ void cfg_free_route_config(cfg_route_config *rc)
     free(rc->vhosts);
     cfg_route_free_mutations(&rc->req_mut);
     cfg_route_free_mutations(&rc->resp_mut);
+    for (size_t i = 0; i < rc->n_cluster_plugins; i++)
+        cfg_cluster_specifier_free(&rc->cluster_plugins[i]);
+    free(rc->cluster_plugins);
     memset(rc, 0, sizeof(*rc));
 }
 
@@ -214,6 +223,7 @@ static int parse_vhost(cfg_ctx *c, const yn_node *n, cfg_virtual_host *vh)
         cfg_pop(c, mi);
     }
     cfg_pop(c, m);
+    c->route_config = NULL;
     return rc;
 }
 
@@ -230,8 +240,10 @@ int cfg_parse_route_config(cfg_ctx *c, const yn_node *n, cfg_route_config *out)
         (rc = cfg_route_parse_mutations(c, n, "request_headers_to_add",
                                         "request_headers_to_remove", false, &out->req_mut)) != 0 ||
         (rc = cfg_route_parse_mutations(c, n, "response_headers_to_add",
-                                        "response_headers_to_remove", true, &out->resp_mut)) != 0)
+                                        "response_headers_to_remove", true, &out->resp_mut)) != 0 ||
+        (rc = cfg_parse_cluster_specifier_plugins(c, n, out)) != 0)
         return rc;
+    c->route_config = out;          /* routes refer to its plugins by name */
     const yn_node *vhs = cfg_get(n, "virtual_hosts");
     size_t nv, m = cfg_push(c, "virtual_hosts");
     if ((rc = cfg_expect_seq(c, vhs, &nv)) == 0 && nv) {

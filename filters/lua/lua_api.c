@@ -65,11 +65,17 @@ static void *check_class(lua_State *L, int idx, int mt)
 /* self (argument 1) of a method of its class: the method's upvalue 1 is
  * the class metatable.  Raises a Lua error for a foreign value or a dead
  * object. */
-static lua_co *alive(lua_State *L, lobj **out)
+void *pf_lua_self(lua_State *L)
 {
-    lobj *o = check_class(L, 1, lua_upvalueindex(1));
+    void *o = check_class(L, 1, lua_upvalueindex(1));
     if (!o)
         luaL_argerror(L, 1, "not an object of this class (use ':' to call methods)");
+    return o;
+}
+
+static lua_co *alive(lua_State *L, lobj **out)
+{
+    lobj *o = pf_lua_self(L);
     if (o->gen != o->slot->gen || !o->slot->co)
         luaL_error(L, "object used outside of proper scope");
     if (out)
@@ -105,20 +111,24 @@ void pf_lua_push_chunk(lua_State *L, lua_co *co, const char *p, size_t n)
 
 /* ---- header map ---- */
 
-static pf_hdrs *hdrs_of(lua_co *co, int which)
+static pf_hdrs *stream_hdrs(pf_stream *s, pf_filter_dir d, int which)
 {
-    pf_stream *s = stream_of(co);
-    if (co->dir == PF_DECODE)
+    if (d == PF_DECODE)
         return which ? &s->req_trailers : &s->req_hdrs;
     return which ? &s->resp_trailers : &s->resp_hdrs;
 }
 
+static pf_hdrs *hdrs_of(lua_co *co, int which)
+{
+    return stream_hdrs(stream_of(co), co->dir, which);
+}
+
 /* A pseudo-header's value (request :method/:path/:authority/:scheme,
  * response :status); false when it is not one. */
-static bool pseudo_get(lua_co *co, const char *k, pf_str *out, char *tmp, size_t tl)
+static bool stream_pseudo_get(pf_stream *s, pf_filter_dir d, const char *k, pf_str *out,
+                              char *tmp, size_t tl)
 {
-    pf_stream *s = stream_of(co);
-    if (co->dir == PF_DECODE) {
+    if (d == PF_DECODE) {
         if (!strcmp(k, ":method")) *out = s->method;
         else if (!strcmp(k, ":path")) *out = s->path;
         else if (!strcmp(k, ":authority")) *out = s->authority;
@@ -131,6 +141,11 @@ static bool pseudo_get(lua_co *co, const char *k, pf_str *out, char *tmp, size_t
     int n = snprintf(tmp, tl, "%d", s->status);
     *out = (pf_str){ tmp, (size_t)n };
     return true;
+}
+
+static bool pseudo_get(lua_co *co, const char *k, pf_str *out, char *tmp, size_t tl)
+{
+    return stream_pseudo_get(stream_of(co), co->dir, k, out, tmp, tl);
 }
 
 static void check_mutable(lua_State *L, lua_co *co, lobj *o)
@@ -170,19 +185,16 @@ static void lower_dup(lua_State *L, pf_stream *s, const char *k, size_t kn, pf_s
         ((char *)out->p)[i] = (char)tolower((unsigned char)out->p[i]);
 }
 
-static int h_get(lua_State *L)
+int pf_lua_push_header(lua_State *L, pf_stream *s, pf_filter_dir d, int which, const char *k,
+                       size_t kn)
 {
-    lobj *o;
-    lua_co *co = alive(L, &o);
-    size_t kn;
-    const char *k = luaL_checklstring(L, 2, &kn);
     char tmp[16];
     pf_str v;
-    if (k[0] == ':' && o->which == 0 && pseudo_get(co, k, &v, tmp, sizeof tmp)) {
+    if (k[0] == ':' && which == 0 && stream_pseudo_get(s, d, k, &v, tmp, sizeof tmp)) {
         lua_pushlstring(L, v.p, v.n);
         return 1;
     }
-    const pf_hdrs *h = hdrs_of(co, o->which);
+    const pf_hdrs *h = stream_hdrs(s, d, which);
     luaL_Buffer b;
     int found = 0;
     luaL_buffinit(L, &b);
@@ -199,6 +211,15 @@ static int h_get(lua_State *L)
         lua_pushnil(L);
     }
     return 1;
+}
+
+static int h_get(lua_State *L)
+{
+    lobj *o;
+    lua_co *co = alive(L, &o);
+    size_t kn;
+    const char *k = luaL_checklstring(L, 2, &kn);
+    return pf_lua_push_header(L, stream_of(co), co->dir, o->which, k, kn);
 }
 
 static int h_get_at(lua_State *L)
@@ -952,7 +973,7 @@ static int l_clear_route_cache(lua_State *L)
 
 /* Creates a class metatable (registry ref in lw->mt[k]): methods, __pairs
  * and __len are closures over the metatable (see alive()). */
-static void new_class(pf_lua_worker *lw, enum lua_mt k, const luaL_Reg *methods,
+void pf_lua_new_class(pf_lua_worker *lw, enum lua_mt k, const luaL_Reg *methods,
                       lua_CFunction pairs, lua_CFunction len)
 {
     lua_State *L = lw->L;
@@ -1019,15 +1040,15 @@ void pf_lua_api_register(pf_lua_worker *lw)
         {"issuerPeerCertificate", s_issuer}, {"tlsVersion", s_version},
         {"ciphersuiteString", s_cipher}, {"sessionId", s_session_id}, {NULL, NULL}};
     static const luaL_Reg meta[] = {{"get", m_get}, {NULL, NULL}};
-    new_class(lw, LMT_HANDLE, handle, NULL, NULL);
-    new_class(lw, LMT_HEADERS, headers, h_pairs, NULL);
-    new_class(lw, LMT_BUFFER, buffer, NULL, b_length);
-    new_class(lw, LMT_CHUNK, chunk, NULL, c_length);
-    new_class(lw, LMT_INFO, info, NULL, NULL);
-    new_class(lw, LMT_DYNMETA, dyn, d_pairs, NULL);
-    new_class(lw, LMT_CONN, conn, NULL, NULL);
-    new_class(lw, LMT_SSL, ssl, NULL, NULL);
-    new_class(lw, LMT_META, meta, m_pairs, NULL);
+    pf_lua_new_class(lw, LMT_HANDLE, handle, NULL, NULL);
+    pf_lua_new_class(lw, LMT_HEADERS, headers, h_pairs, NULL);
+    pf_lua_new_class(lw, LMT_BUFFER, buffer, NULL, b_length);
+    pf_lua_new_class(lw, LMT_CHUNK, chunk, NULL, c_length);
+    pf_lua_new_class(lw, LMT_INFO, info, NULL, NULL);
+    pf_lua_new_class(lw, LMT_DYNMETA, dyn, d_pairs, NULL);
+    pf_lua_new_class(lw, LMT_CONN, conn, NULL, NULL);
+    pf_lua_new_class(lw, LMT_SSL, ssl, NULL, NULL);
+    pf_lua_new_class(lw, LMT_META, meta, m_pairs, NULL);
     lua_newtable(L);
     lw->dynmeta_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (luaL_loadstring(L, pairs_shim) == 0)

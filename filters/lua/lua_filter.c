@@ -11,6 +11,7 @@
 #include <lualib.h>
 
 #include "admin/stats.h"
+#include "config/cluster_specifier_config.h"
 #include "proxy/async_client.h"
 #include "proxy/log.h"
 #include "proxy/proxy_stats.h"
@@ -86,7 +87,7 @@ static int add_script(pf_lua_worker *lw, const cfg_lua_script *sc, size_t *cap)
     }
     lua_State *L = lw->L;
     int ref = LUA_NOREF;
-    int fn[2] = { LUA_NOREF, LUA_NOREF };
+    int fn[LUA_FN_COUNT] = { LUA_NOREF, LUA_NOREF, LUA_NOREF };
     if (luaL_loadbuffer(L, sc->code, sc->len, sc->chunkname) == 0) {
         /* its own globals, reading through to _G */
         lua_newtable(L);
@@ -104,8 +105,9 @@ static int add_script(pf_lua_worker *lw, const cfg_lua_script *sc, size_t *cap)
             ref = LUA_NOREF;
         } else {
             /* Envoy too takes the entry functions once, after loading */
-            static const char *const names[2] = { "envoy_on_request", "envoy_on_response" };
-            for (int d = 0; d < 2; d++) {
+            static const char *const names[LUA_FN_COUNT] = {
+                "envoy_on_request", "envoy_on_response", "envoy_on_route" };
+            for (int d = 0; d < LUA_FN_COUNT; d++) {
                 lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
                 lua_getfield(L, -1, names[d]);
                 if (lua_isfunction(L, -1))
@@ -119,7 +121,7 @@ static int add_script(pf_lua_worker *lw, const cfg_lua_script *sc, size_t *cap)
         pf_error("lua: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
     }
-    lw->scripts[lw->n_scripts++] = (struct lua_script_rt){ sc, ref, { fn[0], fn[1] } };
+    lw->scripts[lw->n_scripts++] = (struct lua_script_rt){ sc, ref, { fn[0], fn[1], fn[2] } };
     return 0;
 }
 
@@ -130,19 +132,60 @@ static void add_route_scripts(pf_lua_worker *lw, const cfg_per_filter *pf, size_
             add_script(lw, pf[i].script, cap);
 }
 
+/* The directory for require() (the config file's), or NULL when the
+ * config has no Lua at all: no filter, no cluster specifier plugin. */
+static const char *lua_dir(const cfg_bootstrap *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listeners; i++)
+        for (size_t j = 0; j < cfg->listeners[i].n_chains; j++) {
+            const cfg_hcm *h = &cfg->listeners[i].chains[j].hcm;
+            for (size_t k = 0; k < h->n_filters; k++)
+                if (h->filters[k].lua)
+                    return h->filters[k].lua->dir;
+            const cfg_route_config *rc = &h->route_config;
+            if (rc->n_cluster_plugins)
+                return rc->cluster_plugins[0].dir;
+            for (size_t v = 0; v < rc->n_vhosts; v++)
+                for (size_t r = 0; r < rc->vhosts[v].n_routes; r++)
+                    if (rc->vhosts[v].routes[r].cluster_plugin)
+                        return rc->vhosts[v].routes[r].cluster_plugin->dir;
+        }
+    return NULL;
+}
+
+/* Loads every script of one connection manager: its Lua filters', the
+ * per-route ones and the route config's cluster specifier plugins. */
+static void add_hcm_scripts(pf_lua_worker *lw, const cfg_hcm *h, size_t *cap)
+{
+    for (size_t k = 0; k < h->n_filters; k++) {
+        const cfg_lua *l = h->filters[k].lua;
+        if (!l)
+            continue;
+        add_script(lw, l->default_script, cap);
+        for (size_t m = 0; m < l->n_sources; m++)
+            add_script(lw, l->sources[m], cap);
+    }
+    const cfg_route_config *rc = &h->route_config;
+    for (size_t i = 0; i < rc->n_cluster_plugins; i++)
+        add_script(lw, rc->cluster_plugins[i].script, cap);
+    for (size_t v = 0; v < rc->n_vhosts; v++) {
+        const cfg_virtual_host *vh = &rc->vhosts[v];
+        add_route_scripts(lw, vh->per_filter, vh->n_per_filter, cap);
+        for (size_t r = 0; r < vh->n_routes; r++) {
+            const cfg_route *rt = &vh->routes[r];
+            add_route_scripts(lw, rt->per_filter, rt->n_per_filter, cap);
+            if (rt->cluster_plugin)
+                add_script(lw, rt->cluster_plugin->script, cap);
+        }
+    }
+}
+
 int pf_lua_worker_init(pf_worker *w)
 {
     const cfg_bootstrap *cfg = w->cfg;
-    const char *dir = NULL;
-    for (size_t i = 0; i < cfg->n_listeners && !dir; i++)
-        for (size_t j = 0; j < cfg->listeners[i].n_chains && !dir; j++) {
-            const cfg_hcm *h = &cfg->listeners[i].chains[j].hcm;
-            for (size_t k = 0; k < h->n_filters && !dir; k++)
-                if (h->filters[k].lua)
-                    dir = h->filters[k].lua->dir;
-        }
+    const char *dir = lua_dir(cfg);
     if (!dir)
-        return 0;                   /* no Lua filter: no state */
+        return 0;                   /* no Lua: no state */
     pf_lua_worker *lw = calloc(1, sizeof *lw);
     if (!lw)
         return -1;
@@ -162,27 +205,11 @@ int pf_lua_worker_init(pf_worker *w)
     lua_setfield(L, -2, "path");
     lua_pop(L, 1);
     pf_lua_api_register(lw);
+    pf_lua_route_api_register(lw);
     size_t cap = 0;
     for (size_t i = 0; i < cfg->n_listeners; i++)
-        for (size_t j = 0; j < cfg->listeners[i].n_chains; j++) {
-            const cfg_hcm *h = &cfg->listeners[i].chains[j].hcm;
-            for (size_t k = 0; k < h->n_filters; k++) {
-                const cfg_lua *l = h->filters[k].lua;
-                if (!l)
-                    continue;
-                add_script(lw, l->default_script, &cap);
-                for (size_t m = 0; m < l->n_sources; m++)
-                    add_script(lw, l->sources[m], &cap);
-            }
-            const cfg_route_config *rc = &h->route_config;
-            for (size_t v = 0; v < rc->n_vhosts; v++) {
-                const cfg_virtual_host *vh = &rc->vhosts[v];
-                add_route_scripts(lw, vh->per_filter, vh->n_per_filter, &cap);
-                for (size_t r = 0; r < vh->n_routes; r++)
-                    add_route_scripts(lw, vh->routes[r].per_filter, vh->routes[r].n_per_filter,
-                                      &cap);
-            }
-        }
+        for (size_t j = 0; j < cfg->listeners[i].n_chains; j++)
+            add_hcm_scripts(lw, &cfg->listeners[i].chains[j].hcm, &cap);
     lua_gc(L, LUA_GCCOLLECT, 0);
     return 0;
 }
@@ -202,7 +229,7 @@ void pf_lua_worker_destroy(pf_worker *w)
     w->lua = NULL;
 }
 
-static const struct lua_script_rt *script_rt(pf_lua_worker *lw, const cfg_lua_script *sc)
+const struct lua_script_rt *pf_lua_script_rt(pf_lua_worker *lw, const cfg_lua_script *sc)
 {
     for (size_t i = 0; i < lw->n_scripts; i++)
         if (lw->scripts[i].script == sc)
@@ -290,14 +317,18 @@ static void script_error(lua_co *co, const char *msg)
     const stat_id *ids = w->ps->chains[s->hcm->index].filter_errors;
     if (ids)
         stats_inc(w->stats, ids[fs->index]);
-    pf_lua_worker *lw = fs->lw;
-    uint64_t now = uv_now(&w->loop);
+    pf_lua_log_error(fs->lw, "filter", fs->cfg->name, msg);
+}
+
+void pf_lua_log_error(pf_lua_worker *lw, const char *kind, const char *name, const char *msg)
+{
+    uint64_t now = uv_now(&lw->w->loop);
     if (!lw->last_err_ms || now - lw->last_err_ms >= ERR_LOG_INTERVAL_MS) {
         if (lw->err_suppressed)
-            pf_error("lua: script log: %s (filter %s; %u more errors not logged)", msg,
-                     fs->cfg->name, lw->err_suppressed);
+            pf_error("lua: script log: %s (%s %s; %u more errors not logged)", msg, kind, name,
+                     lw->err_suppressed);
         else
-            pf_error("lua: script log: %s (filter %s)", msg, fs->cfg->name);
+            pf_error("lua: script log: %s (%s %s)", msg, kind, name);
         lw->last_err_ms = now;
         lw->err_suppressed = 0;
     } else {
@@ -594,7 +625,7 @@ static void *lua_create(pf_filter_chain *fc, size_t index, const cfg_http_filter
     }
     if (!sc)
         return NULL;
-    const struct lua_script_rt *rt = script_rt(lw, sc);
+    const struct lua_script_rt *rt = pf_lua_script_rt(lw, sc);
     if (!rt || rt->env_ref == LUA_NOREF)
         return NULL;
     lua_fs *fs = pf_arena_alloc(&s->arena, sizeof *fs);

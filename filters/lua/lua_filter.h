@@ -42,8 +42,11 @@ void pf_lua_worker_destroy(struct pf_worker *w);
  * pf_lua_worker.mt). */
 enum lua_mt {
     LMT_HANDLE, LMT_HEADERS, LMT_BUFFER, LMT_CHUNK, LMT_INFO, LMT_DYNMETA, LMT_CONN, LMT_SSL,
-    LMT_META, LMT_COUNT
+    LMT_META, LMT_ROUTE_HANDLE, LMT_ROUTE_HEADERS, LMT_COUNT
 };
+
+/* A script's entry functions, looked up once at load. */
+enum lua_fn { LUA_FN_REQUEST, LUA_FN_RESPONSE, LUA_FN_ROUTE, LUA_FN_COUNT };
 
 struct lua_co;
 
@@ -69,13 +72,16 @@ typedef struct pf_lua_worker {
     struct lua_script_rt {
         const cfg_lua_script *script;
         int env_ref;                /* LUA_NOREF: failed to load */
-        int fn_ref[2];              /* envoy_on_request / _response; LUA_NOREF: not defined */
+        int fn_ref[LUA_FN_COUNT];   /* by enum lua_fn; LUA_NOREF: not defined */
     } *scripts;
     size_t n_scripts;
     int mt[LMT_COUNT];              /* registry refs of the object metatables */
     int dynmeta_ref;                /* registry ref of the dynamic metadata store */
     lua_slot *free_slots, *all_slots;
     unsigned n_free_threads;        /* threads kept on the free list (capped) */
+    /* the cluster specifier call in progress (route handle liveness) */
+    struct pf_stream *route_stream; /* NULL: none */
+    uint32_t route_gen;             /* bumped after each call */
     uint64_t last_err_ms;           /* error log throttling */
     unsigned err_suppressed;
 } pf_lua_worker;
@@ -118,8 +124,25 @@ typedef struct lua_fs {
     bool dynmeta;                   /* a dynamic metadata entry exists for the stream */
 } lua_fs;
 
+/* lua_filter.c: the loaded script sc (NULL: not loaded) */
+const struct lua_script_rt *pf_lua_script_rt(pf_lua_worker *lw, const cfg_lua_script *sc);
+/* Logs a script error, at most once per second per worker (the rest are
+ * counted into the next line). kind/name: "filter" and its name, ... */
+void pf_lua_log_error(pf_lua_worker *lw, const char *kind, const char *name, const char *msg);
+
+/* lua_cluster_specifier.c: the route handle classes */
+void pf_lua_route_api_register(pf_lua_worker *lw);
+
 /* lua_api.c */
 void pf_lua_api_register(pf_lua_worker *lw);
+struct luaL_Reg;
+/* Creates class k's metatable (registry ref in lw->mt[k]); methods, __pairs
+ * and __len are closures over it, for pf_lua_self(). */
+void pf_lua_new_class(pf_lua_worker *lw, enum lua_mt k, const struct luaL_Reg *methods,
+                      lua_CFunction pairs, lua_CFunction len);
+/* In a method of a class: self (argument 1), or a Lua error when it is not
+ * an object of the method's class. */
+void *pf_lua_self(lua_State *L);
 /* Pushes a new stream handle for co (a userdata bound to co's slot and run). */
 void pf_lua_push_handle(lua_State *L, lua_co *co);
 /* Pushes a header map object (which: 0 headers, 1 trailers). */
@@ -128,6 +151,10 @@ void pf_lua_push_headers(lua_State *L, lua_co *co, int which);
 void pf_lua_push_body(lua_State *L, lua_co *co);
 /* Pushes a chunk buffer holding a copy of p/n. */
 void pf_lua_push_chunk(lua_State *L, lua_co *co, const char *p, size_t n);
+/* Pushes header k of s (direction d; which: 0 headers, 1 trailers) the way
+ * headers():get() answers: values joined with ',', nil when absent. */
+int pf_lua_push_header(lua_State *L, pf_stream *s, pf_filter_dir d, int which, const char *k,
+                       size_t kn);
 /* Drops the dynamic metadata table of stream key. */
 void pf_lua_dynmeta_clear(pf_lua_worker *lw, const void *key);
 
