@@ -71,10 +71,10 @@ extern const pf_http_filter_ops pf_lua_filter_ops;      /* filters/lua/lua_filte
 
 /* ---- used by proxy/hcm.c ---- */
 
-/* Builds s->fc for s's connection manager (route already selected).  Returns
- * NULL when no filter wants the stream (the connection manager then runs
- * without a chain). */
-pf_filter_chain *pf_filter_chain_new(pf_stream *s);
+/* Builds s->fc for s's connection manager (route already selected, with
+ * route_outcome: kept until clearRouteCache()).  Returns NULL when no filter
+ * wants the stream (the connection manager then runs without a chain). */
+pf_filter_chain *pf_filter_chain_new(pf_stream *s, int route_outcome);
 /* Stream events into the chain.  Return false when the stream is gone. */
 bool pf_filter_decode_headers(pf_filter_chain *fc, bool end);
 bool pf_filter_decode_data(pf_filter_chain *fc, const char *p, size_t n, bool end);

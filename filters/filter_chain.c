@@ -49,7 +49,7 @@ void pf_filters_worker_destroy(pf_worker *w)
     pf_lua_worker_destroy(w);
 }
 
-pf_filter_chain *pf_filter_chain_new(pf_stream *s)
+pf_filter_chain *pf_filter_chain_new(pf_stream *s, int route_outcome)
 {
     const cfg_hcm *h = s->hcm;
     pf_filter_chain *fc = pf_arena_alloc(&s->arena, sizeof *fc);
@@ -60,7 +60,7 @@ pf_filter_chain *pf_filter_chain_new(pf_stream *s)
     fc->s = s;
     fc->f = slots;
     fc->d[0].stop_at = fc->d[1].stop_at = -1;
-    fc->route_outcome = -1;
+    fc->route_outcome = route_outcome;
     for (size_t i = 0; i < h->n_filters; i++) {
         const cfg_http_filter *cf = &h->filters[i];
         const pf_http_filter_ops *ops = cf->kind == CFG_FILTER_LUA ? &pf_lua_filter_ops : NULL;

@@ -148,10 +148,16 @@ static bool pseudo_get(lua_co *co, const char *k, pf_str *out, char *tmp, size_t
     return stream_pseudo_get(stream_of(co), co->dir, k, out, tmp, tl);
 }
 
+/* Before a header map change: raises when the headers already went on;
+ * request header changes clear the route cache (Envoy's Lua filter does,
+ * with its default clear_route_cache: true), so the route is chosen again
+ * when the request reaches the router. */
 static void check_mutable(lua_State *L, lua_co *co, lobj *o)
 {
     if (o->which == 0 && co->hdrs_passed)
         luaL_error(L, "header map can no longer be modified");
+    if (o->which == 0 && co->dir == PF_DECODE)
+        pf_filter_clear_route_cache(co->fs->fc);
 }
 
 static int pseudo_set(lua_State *L, lua_co *co, const char *k, const char *v, size_t vn)
