@@ -63,7 +63,7 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     }
     if (nsize > old && lw->mem + (nsize - old) > lw->limit)
         return NULL;
-    void *np = realloc(ptr, nsize);
+    void *np = ptr ? realloc(ptr, nsize) : malloc(nsize);   /* most are new objects */
     if (!np)
         return NULL;
     lw->mem = lw->mem - old + nsize;
