@@ -3,8 +3,12 @@
 # header-adding Lua filter, loaded with wrk against an nginx upstream that
 # answers from memory (so the proxy, not the upstream, is the bottleneck).
 # pilotfish runs on core 0 (--concurrency 1); wrk and nginx share core 1.
-# The two configs alternate ROUNDS times and the medians are compared: the
-# machine is shared and noisy, the ratio is what to read.
+# Besides requests/s, the proxy's own CPU time (utime + stime from /proc)
+# per completed request is recorded: on a shared, noisy machine that is the
+# steadier number (a busy neighbour slows wrk and nginx too, but does not add
+# CPU time to the proxy's requests), and 1 / (CPU per request) is the
+# requests/s one core would sustain.  The two configs alternate ROUNDS times
+# and the medians are compared.
 #   bench/lua/run.sh [build dir] [seconds per run] [rounds]
 # Writes bench/results/lua.md.
 set -euo pipefail
@@ -66,8 +70,10 @@ LUA='          - name: lua
                 inline_string: |
                   function envoy_on_request(h) h:headers():add("x-bench", "1") end'
 
-run() { # $1 name, $2 filters -> requests/s
-    local port pid rps
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+run() { # $1 name, $2 filters -> "requests/s CPU-microseconds-per-request"
+    local port pid out t0 t1 n rps
     port=$(free_port)
     config "$port" "$2" >"$TMP/$1.yaml"
     taskset -c "$PROXY_CORE" "$BUILD/pilotfish" -c "$TMP/$1.yaml" --concurrency 1 -l warning \
@@ -76,35 +82,43 @@ run() { # $1 name, $2 filters -> requests/s
     STARTED_PIDS+=("$pid")
     wait_until 10 "$pid" port_open "$port" || die "pilotfish ($1) did not come up"
     taskset -c "$LOAD_CORE" wrk -t1 -c16 -d1s "http://$HOST:$port/" >/dev/null   # warm-up
-    rps=$(taskset -c "$LOAD_CORE" wrk -t1 -c16 -d"${SECS}s" "http://$HOST:$port/" |
-        awk '/Requests\/sec/ {print $2}')
+    t0=$(cpu_ticks "$pid")
+    out=$(taskset -c "$LOAD_CORE" wrk -t1 -c16 -d"${SECS}s" "http://$HOST:$port/")
+    t1=$(cpu_ticks "$pid")
     stop_tree "$pid"
-    echo "$rps"
+    n=$(awk '/requests in/ {print $1}' <<<"$out")
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    echo "$rps $(python3 -c "print('%.2f' % (($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / $n))")"
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-NONE=() WITH=()
+NONE=() WITH=() NONE_CPU=() WITH_CPU=()
 for ((i = 0; i < ROUNDS; i++)); do
-    NONE+=("$(run none "")")
-    WITH+=("$(run lua "$LUA")")
-    log "round $((i + 1)): none ${NONE[i]}  lua ${WITH[i]}"
+    read -r r c <<<"$(run none "")"; NONE+=("$r"); NONE_CPU+=("$c")
+    read -r r c <<<"$(run lua "$LUA")"; WITH+=("$r"); WITH_CPU+=("$c")
+    log "round $((i + 1)): none ${NONE[i]}/s ${NONE_CPU[i]}us  lua ${WITH[i]}/s ${WITH_CPU[i]}us"
 done
 N=$(median "${NONE[@]}")
 W=$(median "${WITH[@]}")
+NC=$(median "${NONE_CPU[@]}")
+WC=$(median "${WITH_CPU[@]}")
 RATIO=$(python3 -c "print('%.3f' % ($W / $N))")
+CRATIO=$(python3 -c "print('%.3f' % ($NC / $WC))")
 mkdir -p "$ROOT/bench/results"
 cat >"$ROOT/bench/results/lua.md" <<MD
 # Lua filter overhead ($(date -u +%Y-%m-%d), commit $(git -C "$ROOT" rev-parse --short HEAD))
 
 \`bench/lua/run.sh\`: wrk -t1 -c16 -d${SECS}s, pilotfish --concurrency 1 on core 0,
 wrk and an nginx upstream (answers from memory) on core 1; the two configs
-alternate ${ROUNDS} times, medians compared (shared, noisy machine: read the ratio).
+alternate ${ROUNDS} times, medians compared (shared, noisy machine: read the
+ratios; CPU time per request is the steadier one).
 
-| config | requests/s (median) | runs |
-|---|---|---|
-| router only | $N | ${NONE[*]} |
-| one Lua filter adding a request header | $W | ${WITH[*]} |
+| config | requests/s (median) | proxy CPU us/request (median) | requests/s runs | CPU us/request runs |
+|---|---|---|---|---|
+| router only | $N | $NC | ${NONE[*]} | ${NONE_CPU[*]} |
+| one Lua filter adding a request header | $W | $WC | ${WITH[*]} | ${WITH_CPU[*]} |
 
-ratio (Lua / none): $RATIO
+requests/s ratio (Lua / none): $RATIO
+requests/s per core from CPU time (none CPU / Lua CPU): $CRATIO
 MD
 cat "$ROOT/bench/results/lua.md"
