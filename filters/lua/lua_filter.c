@@ -636,7 +636,6 @@ static void *lua_create(pf_filter_chain *fc, size_t index, const cfg_http_filter
     fs->index = index;
     fs->cfg = cfg;
     fs->lw = lw;
-    fs->env_ref = rt->env_ref;
     fs->fn_ref = rt->fn_ref;
     for (int d = 0; d < 2; d++) {
         fs->co[d].fs = fs;

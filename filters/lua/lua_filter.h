@@ -117,7 +117,6 @@ typedef struct lua_fs {
     size_t index;
     const cfg_http_filter *cfg;
     pf_lua_worker *lw;
-    int env_ref;
     const int *fn_ref;              /* the script's entry functions, by direction */
     lua_co co[2];
     bool end_seen[2], trailers_seen[2];
