@@ -104,6 +104,13 @@ NC=$(median "${NONE_CPU[@]}")
 WC=$(median "${WITH_CPU[@]}")
 RATIO=$(python3 -c "print('%.3f' % ($W / $N))")
 CRATIO=$(python3 -c "print('%.3f' % ($NC / $WC))")
+# paired: each round's none/lua pair ran back to back, so its ratio is less
+# exposed to the machine's load drifting between rounds
+PAIRED=$(python3 -c "
+import statistics
+n = [float(x) for x in '${NONE_CPU[*]}'.split()]
+w = [float(x) for x in '${WITH_CPU[*]}'.split()]
+print('%.3f' % statistics.median(a / b for a, b in zip(n, w)))")
 mkdir -p "$ROOT/bench/results"
 cat >"$ROOT/bench/results/lua.md" <<MD
 # Lua filter overhead ($(date -u +%Y-%m-%d), commit $(git -C "$ROOT" rev-parse --short HEAD))
@@ -120,5 +127,6 @@ ratios; CPU time per request is the steadier one).
 
 requests/s ratio (Lua / none): $RATIO
 requests/s per core from CPU time (none CPU / Lua CPU): $CRATIO
+median of the per-round CPU ratios (none / Lua, back-to-back pairs): $PAIRED
 MD
 cat "$ROOT/bench/results/lua.md"
