@@ -68,6 +68,9 @@ function envoy_on_request(h)
       h:headers():add("x-meta-quoted", type(m:get("quoted")))
     end
   end
+  if p == "/reroute" then
+    h:headers():add("x-reroute", "yes")
+  end
   if p == "/info" then
     local si = h:streamInfo()
     h:headers():add("x-proto", si:protocol())
@@ -144,6 +147,9 @@ class LuaTest(ClassProxyTestCase):
             rt("/inline", "up", {"main": {"@type": LPR_TYPE, "source_code": {"inline_string":
                 "function envoy_on_request(h) h:headers():add('x-inline', 'route') end"}}}),
             rt("/info", "up", name="info_route"),
+            {"match": {"prefix": "/reroute",
+                       "headers": [{"name": "x-reroute", "string_match": {"exact": "yes"}}]},
+             "route": {"cluster": "side"}},
             meta_rt("/meta-canon", {"envoy.filters.http.lua": {"foo": "canonical"}}),
             meta_rt("/meta-none", {"other.filter": {"foo": "not mine"}}),
             meta_rt("/meta", {
@@ -254,6 +260,13 @@ class LuaTest(ClassProxyTestCase):
                 self.assertEqual(r.status, 200)
                 h = Headers((k, v) for k, v in r.json()["headers"])
                 self.assertIn("object used outside of proper scope", h.get("x-stale"))
+
+    def test_header_change_reroutes(self):
+        # Envoy's Lua filter clears the route cache when the script changes
+        # request headers (clear_route_cache defaults to true)
+        r = self.get("/reroute")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.headers.get("x-upstream-name"), "side")
 
     def test_metadata(self):
         _, h = self.echo("/meta")
