@@ -114,8 +114,9 @@ def total_instructions(kind, n, binary):
     try:
         pftest.wait_until(lambda: not pftest.port_is_free(port), 120, what="proxy listening")
         with HttpConn(port, timeout=60) as c:
-            for _ in range(n):
-                assert c.get("/bench", headers=headers).status == 200
+            for i in range(n):
+                r = c.get("/bench", headers=headers)
+                assert r.status == 200, "request %d: %r" % (i, r)
     finally:
         p.send_signal(stop_sig)
         p.wait(180)

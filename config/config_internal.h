@@ -16,6 +16,8 @@ typedef struct cfg_ctx {
     char path[768];
     size_t plen;
     cfg_bootstrap *b;          /* being built; clusters are parsed first */
+    const struct cfg_route_config *route_config;   /* being parsed: its named
+                                                      cluster_specifier_plugins */
 } cfg_ctx;
 
 /* Format "file:line:col: path: msg" for node n into c->err; returns -EINVAL. */

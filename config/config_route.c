@@ -3,7 +3,9 @@
  * config_route_match.c, RouteAction and RedirectAction in
  * config_route_action.c, header mutations in config_route_headers.c. */
 #include "config/config_route_internal.h"
+#include "config/cluster_specifier_config.h"
 #include "config/filter_config.h"
+#include "config/metadata_config.h"
 #include "config/retry_config.h"
 
 #include <errno.h>
@@ -15,11 +17,10 @@ static const char *const rc_handled[] = {
     "name", "virtual_hosts", "response_headers_to_add", "response_headers_to_remove",
     "request_headers_to_add", "request_headers_to_remove",
     "most_specific_header_mutations_wins", "ignore_port_in_host_matching",
-    "request_mirror_policies", NULL};
+    "request_mirror_policies", "cluster_specifier_plugins", NULL};
 static const char *const rc_ignored[] = {"validate_clusters", NULL};
 static const char *const rc_unsupported[] = {
     "vhds", "internal_only_headers", "max_direct_response_body_size_bytes",
-    "cluster_specifier_plugins",
     "ignore_path_parameters_in_path_matching", "typed_per_filter_config", "metadata",
     NULL};
 
@@ -37,8 +38,7 @@ static const char *const vh_unsupported[] = {
 static const char *const route_handled[] = {
     "name", "match", "route", "direct_response", "redirect", "request_headers_to_add",
     "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove",
-    "typed_per_filter_config", NULL};
-static const char *const route_ignored[] = {"metadata", NULL};
+    "typed_per_filter_config", "metadata", NULL};
 static const char *const route_unsupported[] = {
     "filter_action", "non_forwarding_action", "decorator",
     "tracing", "per_request_buffer_limit_bytes", "stat_prefix", NULL};
@@ -59,6 +59,11 @@ static void free_route(cfg_route *r)
     cfg_route_free_mutations(&r->req_mut);
     cfg_route_free_mutations(&r->resp_mut);
     cfg_per_filter_free(r->per_filter, r->n_per_filter);
+    yn_free(r->filter_metadata);
+    if (r->owns_cluster_plugin) {
+        cfg_cluster_specifier_free(r->cluster_plugin);
+        free(r->cluster_plugin);
+    }
 }
 
 void cfg_free_route_config(cfg_route_config *rc)
@@ -85,6 +90,9 @@ void cfg_free_route_config(cfg_route_config *rc)
     cfg_route_free_mutations(&rc->req_mut);
     cfg_route_free_mutations(&rc->resp_mut);
     cfg_route_free_mirrors(&rc->mirrors);
+    for (size_t i = 0; i < rc->n_cluster_plugins; i++)
+        cfg_cluster_specifier_free(&rc->cluster_plugins[i]);
+    free(rc->cluster_plugins);
     memset(rc, 0, sizeof(*rc));
 }
 
@@ -123,7 +131,7 @@ static int parse_direct(cfg_ctx *c, const yn_node *d, cfg_route *r)
 
 static int parse_route(cfg_ctx *c, const yn_node *n, cfg_route *r)
 {
-    static const cfg_fields f = {route_handled, route_ignored, route_unsupported};
+    static const cfg_fields f = {route_handled, NULL, route_unsupported};
     int rc;
     if ((rc = cfg_check_map(c, n, &f)) != 0 ||
         (rc = cfg_get_str(c, n, "name", false, &r->name)) != 0)
@@ -161,6 +169,8 @@ static int parse_route(cfg_ctx *c, const yn_node *n, cfg_route *r)
         return rc;
     if ((rc = cfg_route_parse_mutations(c, n, "response_headers_to_add",
                                         "response_headers_to_remove", true, &r->resp_mut)) != 0)
+        return rc;
+    if ((rc = cfg_parse_metadata(c, n, &r->filter_metadata)) != 0)
         return rc;
     return cfg_parse_per_filter_config(c, n, &r->per_filter, &r->n_per_filter);
 }
@@ -245,8 +255,10 @@ int cfg_parse_route_config(cfg_ctx *c, const yn_node *n, cfg_route_config *out)
                                         "request_headers_to_remove", false, &out->req_mut)) != 0 ||
         (rc = cfg_route_parse_mutations(c, n, "response_headers_to_add",
                                         "response_headers_to_remove", true, &out->resp_mut)) != 0 ||
-        (rc = cfg_route_parse_mirrors(c, n, &out->mirrors)) != 0)
+        (rc = cfg_route_parse_mirrors(c, n, &out->mirrors)) != 0 ||
+        (rc = cfg_parse_cluster_specifier_plugins(c, n, out)) != 0)
         return rc;
+    c->route_config = out;          /* routes refer to its plugins by name */
     const yn_node *vhs = cfg_get(n, "virtual_hosts");
     size_t nv, m = cfg_push(c, "virtual_hosts");
     if ((rc = cfg_expect_seq(c, vhs, &nv)) == 0 && nv) {
@@ -289,5 +301,6 @@ int cfg_parse_route_config(cfg_ctx *c, const yn_node *n, cfg_route_config *out)
             r->mirrored = r->mirrors.n || vh->mirrors.n || out->mirrors.n;
         }
     }
+    c->route_config = NULL;         /* every virtual host's routes are parsed */
     return rc;
 }

@@ -282,6 +282,13 @@ typedef struct cfg_route {
     /* typed_per_filter_config (config/filter_config.h); owned */
     struct cfg_per_filter *per_filter;
     size_t n_per_filter;
+    /* cluster_specifier_plugin / inline_cluster_specifier_plugin
+     * (config/cluster_specifier_config.h): owned when inline, else in the
+     * route config's cluster_plugins; NULL when absent */
+    struct cfg_cluster_specifier *cluster_plugin;
+    bool owns_cluster_plugin;
+    /* metadata.filter_metadata (config/metadata_config.h); owned; NULL when absent */
+    struct yn_node *filter_metadata;
 } cfg_route;
 
 typedef struct cfg_virtual_host {
@@ -314,6 +321,8 @@ typedef struct cfg_route_config {
     bool most_specific_header_mutations_wins;
     cfg_header_mutations req_mut, resp_mut;
     cfg_mirrors mirrors;        /* request_mirror_policies for virtual hosts without their own */
+    struct cfg_cluster_specifier *cluster_plugins;  /* cluster_specifier_plugins; owned */
+    size_t n_cluster_plugins;
 } cfg_route_config;
 
 #endif

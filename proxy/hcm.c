@@ -439,7 +439,7 @@ void hcm_on_request_headers(pf_stream *s, bool end)
         if (!pf_hdrs_get_lit(&s->req_hdrs, "x-forwarded-proto"))
             pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-forwarded-proto"), s->scheme);
         add_request_id(s);
-        if ((s->fc = pf_filter_chain_new(s)) != NULL) {
+        if ((s->fc = pf_filter_chain_new(s, (int)o)) != NULL) {
             pf_filter_decode_headers(s->fc, end);
             return;
         }

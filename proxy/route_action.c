@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "admin/runtime.h"
+#include "filters/lua/lua_cluster_specifier.h"
 #include "proxy/addr.h"
 #include "proxy/route_headers.h"
 #include "proxy/route_match.h"
@@ -243,6 +244,8 @@ int route_action_pick_cluster(pf_stream *s, size_t *out)
     const cfg_route *r = s->route;
     if (r->n_hash && !s->has_route_hash)
         s->has_route_hash = compute_hash(s, r, &s->route_hash);
+    if (r->cluster_plugin)          /* cluster_specifier_plugin: Lua picks the cluster */
+        return pf_lua_cluster_pick(s, r->cluster_plugin, out);
     if (r->cluster_header) {
         pf_hdr *h = pf_hdrs_get(&s->req_hdrs, r->cluster_header, r->cluster_header_len);
         if (!h || !h->value.n)
