@@ -407,10 +407,15 @@ int cfg_load_lds(cfg_ctx *c, const yn_node *root)
 
 /* Same protobuf value: scalars by text, maps by key whatever the order,
  * lists item by item; a null value equals an absent one. */
+static bool absent(const yn_node *n)
+{
+    return !n || yn_is_null(n);
+}
+
 static bool node_equal(const yn_node *a, const yn_node *b)
 {
-    if (yn_is_null(a) || yn_is_null(b))
-        return yn_is_null(a) && yn_is_null(b);
+    if (absent(a) || absent(b))
+        return absent(a) && absent(b);
     if (a->kind != b->kind)
         return false;
     if (a->kind == YN_SCALAR)
@@ -425,14 +430,14 @@ static bool node_equal(const yn_node *a, const yn_node *b)
     }
     size_t na = 0, nb = 0;
     for (size_t i = 0; i < a->n; i++) {
-        if (yn_is_null(a->items[i]))
+        if (absent(a->items[i]))
             continue;
         na++;
         if (!node_equal(a->items[i], yn_map_get(b, a->keys[i]->str)))
             return false;
     }
     for (size_t i = 0; i < b->n; i++)
-        nb += !yn_is_null(b->items[i]);
+        nb += !absent(b->items[i]);
     return na == nb;
 }
 

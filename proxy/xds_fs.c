@@ -51,20 +51,23 @@ static void reload_cds(xds_watch *w)
         pf_debug("cds: %s moved away; waiting for a new one", path);
         return;
     }
-    count(srv, w->st.attempt);
+    /* Log lines go out before the counters move (tests wait on counters). */
     if (rc) {
-        count(srv, rc == -EINVAL ? w->st.rejected : w->st.failure);
         pf_warn("cds: update rejected, keeping the current clusters: %s", err);
+        count(srv, w->st.attempt);
+        count(srv, rc == -EINVAL ? w->st.rejected : w->st.failure);
         return;
     }
     if ((rc = cfg_cds_diff(cfg, &upd, err, sizeof err)) != 0) {
-        count(srv, w->st.rejected);
         pf_warn("cds: update of %s rejected, keeping the current clusters: %s (needs a restart; "
                 "only load_assignment and dns_refresh_rate of existing clusters apply while "
                 "running)", path, err);
+        count(srv, w->st.attempt);
+        count(srv, w->st.rejected);
         cfg_cds_update_free(&upd);
         return;
     }
+    count(srv, w->st.attempt);
     size_t first = cfg->dynamic->cds.first, n = cfg->dynamic->cds.n;
     size_t changed = cfg_cds_apply(cfg, &upd);
     for (size_t k = 0; k < n; k++) {
@@ -95,19 +98,19 @@ static void reload_lds(xds_watch *w)
     }
     count(srv, w->st.attempt);
     if (rc == -EPERM) {
-        count(srv, w->st.rejected);
         pf_warn("lds: update of %s rejected, keeping the current listeners: %s (listener "
                 "changes are not applied while running yet: restart to apply them)",
                 src->path, err);
+        count(srv, w->st.rejected);
     } else if (rc) {
-        count(srv, rc == -EINVAL ? w->st.rejected : w->st.failure);
         pf_warn("lds: update rejected, keeping the current listeners: %s", err);
+        count(srv, rc == -EINVAL ? w->st.rejected : w->st.failure);
     } else {
-        count(srv, w->st.success);
-        free(src->version_info);
-        src->version_info = version;
         pf_info("lds: version '%s' of %s: no listener changed", version ? version : "",
                 src->path);
+        free(src->version_info);
+        src->version_info = version;
+        count(srv, w->st.success);
     }
 }
 
