@@ -16,6 +16,7 @@
 
 typedef struct xds_stats {
     stat_id attempt, success, failure, rejected, reload;
+    stat_id version_text;       /* text readout: version_info of the document in use */
 } xds_stats;
 
 typedef struct xds_watch {
@@ -77,6 +78,7 @@ static void reload_cds(xds_watch *w)
                 cfg->clusters[first + k].n_endpoints);
         pf_cluster_mgr_endpoints_replaced(srv, first + k);
     }
+    stats_text_set(srv->stats, w->st.version_text, cfg->dynamic->cds.version_info);
     count(srv, w->st.success);
     if (changed)
         count(srv, w->st.reload);
@@ -110,6 +112,7 @@ static void reload_lds(xds_watch *w)
                 src->path);
         free(src->version_info);
         src->version_info = version;
+        stats_text_set(srv->stats, w->st.version_text, version);
         count(srv, w->st.success);
     }
 }
@@ -137,7 +140,7 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int 
         uv_timer_start(&w->batch, on_batch, 0, 0);
 }
 
-static void reg(pf_server *srv, xds_watch *w, const char *prefix)
+static void reg(pf_server *srv, xds_watch *w, const char *prefix, const char *version)
 {
     char name[96];
     stat_id *ids[] = {&w->st.attempt, &w->st.success, &w->st.failure, &w->st.rejected,
@@ -148,6 +151,9 @@ static void reg(pf_server *srv, xds_watch *w, const char *prefix)
         snprintf(name, sizeof name, "%s.%s", prefix, names[i]);
         *ids[i] = stats_counter(srv->stats, name);
     }
+    snprintf(name, sizeof name, "%s.version_text", prefix);
+    w->st.version_text = stats_text(srv->stats, name);
+    stats_text_set(srv->stats, w->st.version_text, version);
     /* The file read at start-up was the first update, as Envoy counts it. */
     count(srv, w->st.attempt);
     count(srv, w->st.success);
@@ -160,7 +166,7 @@ static int watch_start(pf_server *srv, xds_watch *w, const cfg_xds_source *src,
     w->srv = srv;
     w->api = api;
     w->reload = reload;
-    reg(srv, w, prefix);
+    reg(srv, w, prefix, src->version_info);
     char *copy = strdup(src->path);
     if (!copy)
         return UV_ENOMEM;

@@ -177,6 +177,11 @@ class XdsFsTest(ProxyTestCase):
             wait_until(switched, 10 * TF, interval=0, what="traffic moved to B")
         self.assertEqual(failures, [])
         self.wait_stat("cluster_manager.cds.update_success", 2)
+        self.assertIn('cluster_manager.cds.version_text: "v2"\n',
+                      pftest.http_get(self.admin, "/stats").body.decode())
+        js = json.loads(pftest.http_get(self.admin, "/stats?format=json&filter=version_text").body)
+        self.assertIn({"name": "cluster_manager.cds.version_text", "value": "v2"}, js["stats"])
+        self.assertIn({"name": "listener_manager.lds.version_text", "value": "l1"}, js["stats"])
         self.assertEqual(stat(self.admin, "cluster_manager.cds.update_attempt"), 2)
         self.assertEqual(stat(self.admin, "cluster_manager.cds.config_reload"), 2)
         self.assertEqual(stat(self.admin, "cluster_manager.cds.update_rejected"), 0)
