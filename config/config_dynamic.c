@@ -329,6 +329,15 @@ static int add_listener(cfg_ctx *c, const yn_node *r, size_t idx, void *arg)
     *t->listeners = v;
     cfg_listener *l = &v[(*t->n)++];
     memset(l, 0, sizeof *l);
+    /* xDS resources are keyed by name (static listeners may go unnamed). */
+    const yn_node *nm = cfg_get(r, "name");
+    if (!nm || nm->kind != YN_SCALAR || !nm->str[0]) {
+        size_t m = c->plen;
+        int rc = cfg_err(c, name_node(c, r), "a name is required (LDS listeners are keyed by "
+                                             "name)");
+        cfg_pop(c, m);
+        return rc;
+    }
     int rc = cfg_parse_listener(c, r, *t->n - 1, l);
     if (rc)
         return rc;
@@ -480,10 +489,18 @@ int cfg_cds_read(const cfg_bootstrap *live, cfg_cds_update *out, char *err, size
     return rc;
 }
 
-static const yn_node *resource_at(const yn_node *doc, size_t i)
+/* The resource of a (valid) document named `name`.  By name, not index: the
+ * live document's order need not be the live clusters' order (an update
+ * may reorder them). */
+static const yn_node *resource_named(const yn_node *doc, const char *name)
 {
     const yn_node *res = cfg_get(doc, "resources");
-    return res && res->kind == YN_SEQ && i < res->n ? res->items[i] : NULL;
+    for (size_t i = 0; res && res->kind == YN_SEQ && i < res->n; i++) {
+        const yn_node *nm = cfg_get(res->items[i], "name");
+        if (nm && nm->kind == YN_SCALAR && !strcmp(nm->str, name))
+            return res->items[i];
+    }
+    return NULL;
 }
 
 /* Cluster fields the main thread can apply while running: the endpoints
@@ -535,7 +552,8 @@ int cfg_cds_diff(const cfg_bootstrap *live, cfg_cds_update *upd, char *msg, size
             snprintf(msg, msglen, "cluster '%s' removed", lc->name);
             return -EPERM;
         }
-        const yn_node *a = resource_at(src->doc, k), *b = resource_at(upd->doc, j);
+        const yn_node *a = resource_named(src->doc, lc->name);
+        const yn_node *b = resource_named(upd->doc, lc->name);
         const char *field = cds_fixed_change(a, b);
         if (field) {
             snprintf(msg, msglen, "cluster '%s': field '%s' changed", lc->name, field);
@@ -596,7 +614,8 @@ int cfg_lds_check(const cfg_bootstrap *live, char **version_out, char *msg, size
             k++;
         while (j < n && strcmp(ls[j].name, name))
             j++;
-        if (k == src->n || j == n || !node_equal(resource_at(src->doc, k), resource_at(doc, j))) {
+        if (k == src->n || j == n ||
+            !node_equal(resource_named(src->doc, name), resource_named(doc, name))) {
             snprintf(msg, msglen, "listener '%s' %s", name,
                      k == src->n ? "added" : j == n ? "removed" : "changed");
             rc = -EPERM;
