@@ -182,6 +182,21 @@ class XdsFsTest(ProxyTestCase):
         js = json.loads(pftest.http_get(self.admin, "/stats?format=json&filter=version_text").body)
         self.assertIn({"name": "cluster_manager.cds.version_text", "value": "v2"}, js["stats"])
         self.assertIn({"name": "listener_manager.lds.version_text", "value": "l1"}, js["stats"])
+        # /config_dump: the bootstrap names the files; the clusters in use are dynamic.
+        dump = json.loads(pftest.http_get(self.admin, "/config_dump").body)["configs"]
+        boot = dump[0]["bootstrap"]
+        self.assertEqual(boot["static_resources"]["clusters"], [])
+        self.assertEqual(boot["dynamic_resources"]["cds_config"]["path_config_source"]["path"],
+                         self.cds)
+        self.assertEqual(boot["node"], {"id": "n1", "cluster": "c1"})
+        cds = [c for c in dump if c["@type"].endswith("ClustersConfigDump")][0]
+        self.assertEqual(cds["version_info"], "v2")
+        active = cds["dynamic_active_clusters"][0]
+        self.assertEqual(active["cluster"]["name"], "dyn")
+        self.assertEqual(active["cluster"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+                         ["endpoint"]["address"]["socket_address"]["port_value"], b.port)
+        lds = [c for c in dump if c["@type"].endswith("ListenersConfigDump")][0]
+        self.assertEqual(lds["dynamic_listeners"][0]["name"], "l0")
         self.assertEqual(stat(self.admin, "cluster_manager.cds.update_attempt"), 2)
         self.assertEqual(stat(self.admin, "cluster_manager.cds.config_reload"), 2)
         self.assertEqual(stat(self.admin, "cluster_manager.cds.update_rejected"), 0)
