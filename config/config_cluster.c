@@ -221,6 +221,7 @@ static int parse_load_assignment(cfg_ctx *c, cfg_cluster *cl, const yn_node *la)
                               &meta.locality_weight)) == 0 &&
             (rc = parse_locality(c, cl, lle, i)) == 0) {
             cl->lb->n_localities = i + 1;
+            cl->lb->localities[i].weight = meta.locality_weight;
             const yn_node *lbes = cfg_get(lle, "lb_endpoints");
             size_t ml = cfg_push(c, "lb_endpoints");
             rc = cfg_expect_seq(c, lbes, &nl);

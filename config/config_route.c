@@ -14,23 +14,25 @@
 static const char *const rc_handled[] = {
     "name", "virtual_hosts", "response_headers_to_add", "response_headers_to_remove",
     "request_headers_to_add", "request_headers_to_remove",
-    "most_specific_header_mutations_wins", "ignore_port_in_host_matching", NULL};
+    "most_specific_header_mutations_wins", "ignore_port_in_host_matching",
+    "request_mirror_policies", NULL};
 static const char *const rc_ignored[] = {"validate_clusters", NULL};
 static const char *const rc_unsupported[] = {
     "vhds", "internal_only_headers", "max_direct_response_body_size_bytes",
-    "cluster_specifier_plugins", "request_mirror_policies",
+    "cluster_specifier_plugins",
     "ignore_path_parameters_in_path_matching", "typed_per_filter_config", "metadata",
     NULL};
 
 static const char *const vh_handled[] = {
     "name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
-    "response_headers_to_add", "response_headers_to_remove", "typed_per_filter_config", NULL};
+    "response_headers_to_add", "response_headers_to_remove", "typed_per_filter_config",
+    "retry_policy", "request_mirror_policies", NULL};
 static const char *const vh_unsupported[] = {
     "matcher", "require_tls", "virtual_clusters", "rate_limits", "cors",
     "include_request_attempt_count",
-    "include_attempt_count_in_response", "retry_policy", "retry_policy_typed_config",
+    "include_attempt_count_in_response", "retry_policy_typed_config",
     "hedge_policy", "include_is_timeout_retry_header", "per_request_buffer_limit_bytes",
-    "request_mirror_policies", "metadata", NULL};
+    "metadata", NULL};
 
 static const char *const route_handled[] = {
     "name", "match", "route", "direct_response", "redirect", "request_headers_to_add",
@@ -72,13 +74,17 @@ void cfg_free_route_config(cfg_route_config *rc)
         cfg_route_free_mutations(&vh->req_mut);
         cfg_route_free_mutations(&vh->resp_mut);
         cfg_per_filter_free(vh->per_filter, vh->n_per_filter);
+        cfg_retry_policy_free(vh->retry);
+        cfg_route_free_mirrors(&vh->mirrors);
         for (size_t j = 0; j < vh->n_routes; j++)
             free_route(&vh->routes[j]);
         free(vh->routes);
+        route_index_free(vh->index);
     }
     free(rc->vhosts);
     cfg_route_free_mutations(&rc->req_mut);
     cfg_route_free_mutations(&rc->resp_mut);
+    cfg_route_free_mirrors(&rc->mirrors);
     memset(rc, 0, sizeof(*rc));
 }
 
@@ -196,6 +202,15 @@ static int parse_vhost(cfg_ctx *c, const yn_node *n, cfg_virtual_host *vh)
                                         "response_headers_to_remove", true, &vh->resp_mut)) != 0 ||
         (rc = cfg_parse_per_filter_config(c, n, &vh->per_filter, &vh->n_per_filter)) != 0)
         return rc;
+    if (cfg_get(n, "retry_policy")) {
+        size_t mr = cfg_push(c, "retry_policy");
+        rc = cfg_parse_retry_policy(c, cfg_get(n, "retry_policy"), &vh->retry);
+        cfg_pop(c, mr);
+        if (rc)
+            return rc;
+    }
+    if ((rc = cfg_route_parse_mirrors(c, n, &vh->mirrors)) != 0)
+        return rc;
     const yn_node *routes = cfg_get(n, "routes");
     size_t nr;
     m = cfg_push(c, "routes");
@@ -211,6 +226,8 @@ static int parse_vhost(cfg_ctx *c, const yn_node *n, cfg_virtual_host *vh)
         cfg_pop(c, mi);
     }
     cfg_pop(c, m);
+    if (!rc)
+        vh->index = route_index_new(vh);
     return rc;
 }
 
@@ -227,7 +244,8 @@ int cfg_parse_route_config(cfg_ctx *c, const yn_node *n, cfg_route_config *out)
         (rc = cfg_route_parse_mutations(c, n, "request_headers_to_add",
                                         "request_headers_to_remove", false, &out->req_mut)) != 0 ||
         (rc = cfg_route_parse_mutations(c, n, "response_headers_to_add",
-                                        "response_headers_to_remove", true, &out->resp_mut)) != 0)
+                                        "response_headers_to_remove", true, &out->resp_mut)) != 0 ||
+        (rc = cfg_route_parse_mirrors(c, n, &out->mirrors)) != 0)
         return rc;
     const yn_node *vhs = cfg_get(n, "virtual_hosts");
     size_t nv, m = cfg_push(c, "virtual_hosts");
@@ -262,5 +280,14 @@ int cfg_parse_route_config(cfg_ctx *c, const yn_node *n, cfg_route_config *out)
         cfg_pop(c, mi);
     }
     cfg_pop(c, m);
+    /* What the request path would otherwise work out per request. */
+    for (size_t i = 0; i < out->n_vhosts && !rc; i++) {
+        cfg_virtual_host *vh = &out->vhosts[i];
+        for (size_t j = 0; j < vh->n_routes; j++) {
+            cfg_route *r = &vh->routes[j];
+            r->retry_applied = r->retry ? r->retry : vh->retry;
+            r->mirrored = r->mirrors.n || vh->mirrors.n || out->mirrors.n;
+        }
+    }
     return rc;
 }

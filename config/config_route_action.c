@@ -122,6 +122,7 @@ static int parse_weighted(cfg_ctx *c, const yn_node *wc, cfg_route *r)
         rc = parse_cluster_weight(c, cl->items[i], rt_prefix && *rt_prefix ? rt_prefix : NULL,
                                   &r->weighted[i]);
         sum += r->weighted[i].weight;
+        r->weighted[i].weight_end = sum;
         cfg_pop(c, mi);
     }
     cfg_pop(c, m);
@@ -236,11 +237,11 @@ static const char *const action_handled[] = {
     "cluster", "cluster_header", "weighted_clusters", "cluster_not_found_response_code",
     "timeout", "idle_timeout", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal",
     "auto_host_rewrite", "host_rewrite_header", "append_x_forwarded_host", "hash_policy",
-    "retry_policy", NULL};
+    "retry_policy", "request_mirror_policies", NULL};
 static const char *const action_unsupported[] = {
     "cluster_specifier_plugin", "inline_cluster_specifier_plugin", "metadata_match",
     "path_rewrite_policy", "path_rewrite", "host_rewrite_path_regex", "early_data_policy",
-    "retry_policy_typed_config", "request_mirror_policies", "priority",
+    "retry_policy_typed_config", "priority",
     "rate_limits", "include_vh_rate_limits", "cors", "max_grpc_timeout",
     "grpc_timeout_offset", "upgrade_configs", "internal_redirect_policy",
     "internal_redirect_action", "max_internal_redirects", "hedge_policy",
@@ -297,6 +298,8 @@ int cfg_route_parse_action(cfg_ctx *c, const yn_node *a, cfg_route *r)
         if (rc)
             return rc;
     }
+    if ((rc = cfg_route_parse_mirrors(c, a, &r->mirrors)) != 0)
+        return rc;
     if (cfg_get(a, "idle_timeout")) {
         if ((rc = cfg_get_duration(c, a, "idle_timeout", &r->idle_timeout_ms)) != 0)
             return rc;
@@ -463,4 +466,5 @@ void cfg_route_free_action(cfg_route *r)
     free(rd->path);
     free(rd->prefix_rewrite);
     free_regex_rewrite(&rd->regex_rewrite);
+    cfg_route_free_mirrors(&r->mirrors);
 }

@@ -96,9 +96,21 @@ size_t route_weighted_pick(const cfg_route *r, const struct pf_runtime_snapshot 
      * changes, so only the moved slice of users changes cluster. */
     uint64_t point = hashed ? (uint64_t)(((unsigned __int128)value * total) >> 64)
                             : value % total;
+    if (!r->wc_runtime) {
+        /* Static weights: binary search of the cumulative ends (many clusters). */
+        size_t lo = 0, hi = r->n_weighted - 1;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (point < r->weighted[mid].weight_end)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        return lo;
+    }
     uint64_t end = 0;
     for (size_t i = 0; i < r->n_weighted; i++) {
-        end += r->wc_runtime ? wc_weight(&r->weighted[i], rt) : r->weighted[i].weight;
+        end += wc_weight(&r->weighted[i], rt);
         if (point < end)
             return i;
     }
