@@ -6,6 +6,7 @@ stats, located errors."""
 import json
 import os
 import re
+import threading
 
 import pftest
 from pftest import HttpConn, ProxyTestCase, cluster, free_port, listener, match_prefix, \
@@ -160,6 +161,22 @@ class XdsFsTest(ProxyTestCase):
         dns = {"dns_refresh_rate": "600s"} if ctype != "STATIC" else {}
         self.start([cluster("dyn", [(address, a.port)], type=ctype, **dns)], lst, port)
         failures, seen_b = [], 0
+        # Two more clients keep requests in flight through the switch, each on
+        # one keep-alive connection, until it is over.
+        stop = threading.Event()
+
+        def load():
+            try:
+                with HttpConn(port) as lc:
+                    while not stop.is_set():
+                        r = lc.get("/load")
+                        if r.status != 200:
+                            failures.append(r)
+            except Exception as e:      # a reset connection is a failure too
+                failures.append(e)
+        loaders = [threading.Thread(target=load) for _ in range(2)]
+        for t in loaders:
+            t.start()
         with HttpConn(port) as c:
             for _ in range(5):
                 r = c.get("/before")
@@ -174,8 +191,14 @@ class XdsFsTest(ProxyTestCase):
                     failures.append(r)
                 seen_b = seen_b + 1 if r.headers.get("x-upstream-name") == "B" else 0
                 return seen_b >= 5   # every request goes to B now
-            wait_until(switched, 10 * TF, interval=0, what="traffic moved to B")
+            try:
+                wait_until(switched, 10 * TF, interval=0, what="traffic moved to B")
+            finally:
+                stop.set()
+                for t in loaders:
+                    t.join()
         self.assertEqual(failures, [])
+        self.assertGreater(len(b.requests), 5)
         self.wait_stat("cluster_manager.cds.update_success", 2)
         self.assertIn('cluster_manager.cds.version_text: "v2"\n',
                       pftest.http_get(self.admin, "/stats").body.decode())
