@@ -336,8 +336,8 @@ static void test_errors(void)
                "t.yaml:5:11: static_resources.clusters[2].name: duplicate cluster name 'a'");
     expect_err("top-level not a map", "- 1\n- 2\n", "t.yaml:1:1: (root): expected a map");
     expect_err("unknown top-level", "admin: {}\nfoo: 1\n", "t.yaml:2:1: foo: unknown field 'foo'");
-    expect_err("dynamic_resources", "dynamic_resources: {}\n",
-               "t.yaml:1:1: dynamic_resources: not supported yet");
+    expect_err("dynamic_resources", "dynamic_resources: {ads_config: {}}\n",
+               "t.yaml:1:21: dynamic_resources.ads_config: not supported yet");
 }
 
 static void test_yaml_errors(void)
