@@ -764,8 +764,15 @@ class UpstreamRequest:
         self.body = b""
         self.body_len = 0
         self.body_read = False
+        self.body_done = threading.Event()     # set once read_body has the whole body
         self.trailers = Headers()
         self.arrived = time.monotonic()
+
+    def wait_body(self, timeout=None):
+        """The body, once the handler (another thread) has read all of it."""
+        if not self.body_done.wait(timeout or 10 * TF):
+            raise TimeoutError("request body of %s not read" % self.target)
+        return self.body
 
     def read_body(self, store_limit=1 << 20):
         """Read the whole request body; stores up to store_limit bytes."""
@@ -803,6 +810,7 @@ class UpstreamRequest:
                 self.bs.discard_exact(n, scratch)
             self.body_len = n
         self.body = b"".join(parts)
+        self.body_done.set()
         return self.body
 
     def summary(self):

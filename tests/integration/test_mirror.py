@@ -84,7 +84,7 @@ class MirrorExampleTest(ProxyTestCase):
         self.assertEqual(shadow.method, "POST")
         self.assertEqual(shadow.target, "/service/1/a?x=1")
         self.assertEqual(shadow.headers.get("x-test"), "one")
-        self.assertEqual(shadow.body, body)
+        self.assertEqual(shadow.wait_body(), body)
         wait_until(lambda: stat(self.adm, "cluster.service1-mirror.upstream_rq_200") == 1, 5,
                    what="shadow response counted on the mirror cluster")
 
@@ -156,8 +156,8 @@ class MirrorPolicyTest(ProxyTestCase):
         with HttpConn(port) as c:
             r = c.request("POST", "/chunked", body=parts, chunked=True)
         self.assertEqual(r.status, 200)
-        self.assertEqual(self.main.wait_requests(1)[0].body, b"".join(parts))
-        self.assertEqual(self.shadow.wait_requests(1)[0].body, b"".join(parts))
+        self.assertEqual(self.main.wait_requests(1)[0].wait_body(), b"".join(parts))
+        self.assertEqual(self.shadow.wait_requests(1)[0].wait_body(), b"".join(parts))
 
     def test_disable_host_suffix(self):
         port, _ = self.proxy(None, {"disable_shadow_host_suffix_append": True,
@@ -188,7 +188,7 @@ class MirrorPolicyTest(ProxyTestCase):
             # answer and the connection serves the next request.
             self.assertEqual(c.get("/y").status, 200)
         shadow = self.shadow.wait_requests(2)
-        self.assertEqual(shadow[0].body, b"abc")
+        self.assertEqual(shadow[0].wait_body(), b"abc")
         self.assertEqual(stat(adm, "cluster.mirror.upstream_rq_200"), 0)
         release.set()
         wait_until(lambda: stat(adm, "cluster.mirror.upstream_rq_200") == 2, 5,
