@@ -228,23 +228,17 @@ static int parse_one(cfg_ctx *c, const yn_node *n, cfg_health_check *h)
     return rc;
 }
 
-/* Envoy refuses gRPC checks on a cluster that does not speak HTTP/2; ours
- * are plaintext, so a cluster with a transport_socket cannot be checked. */
-static int check_grpc_cluster(cfg_ctx *c, const yn_node *cluster, const yn_node *hcn,
-                              const cfg_cluster *cl, const cfg_health_check *h)
+/* Envoy refuses gRPC checks on a cluster that does not speak HTTP/2.  Over
+ * a transport_socket they run through TLS (proxy/hc_tls.c). */
+static int check_grpc_cluster(cfg_ctx *c, const yn_node *hcn, const cfg_cluster *cl,
+                              const cfg_health_check *h)
 {
-    if (h->kind != CFG_HC_GRPC)
-        return 0;
-    const char *why = !cl->http2 ? "the cluster must use HTTP/2 (http2_protocol_options) for "
-                                   "gRPC health checking"
-                      : cfg_get(cluster, "transport_socket")
-                          ? "not supported yet: gRPC health checks over TLS (the cluster has "
-                            "a transport_socket)"
-                          : NULL;
-    if (!why)
+    if (h->kind != CFG_HC_GRPC || cl->http2)
         return 0;
     size_t m = cfg_push(c, "grpc_health_check");
-    int rc = cfg_err(c, cfg_key_node(hcn, "grpc_health_check"), "%s", why);
+    int rc = cfg_err(c, cfg_key_node(hcn, "grpc_health_check"),
+                     "the cluster must use HTTP/2 (http2_protocol_options) for gRPC health "
+                     "checking");
     cfg_pop(c, m);
     return rc;
 }
@@ -268,7 +262,7 @@ int cfg_parse_health_checks(cfg_ctx *c, const yn_node *cluster, cfg_cluster *cl)
         cl->lb->n_hcs = i + 1;
         rc = parse_one(c, seq->items[i], &cl->lb->hcs[i]);
         if (!rc)
-            rc = check_grpc_cluster(c, cluster, seq->items[i], cl, &cl->lb->hcs[i]);
+            rc = check_grpc_cluster(c, seq->items[i], cl, &cl->lb->hcs[i]);
         cfg_pop(c, mi);
     }
     cfg_pop(c, m);

@@ -28,23 +28,14 @@
 #include "config/config.h"
 #include "proxy/outq.h"
 #include "proxy/sock.h"
+#include "proxy/tls_mem.h"
 #include "proxy/worker.h"
 
 struct pf_tls_stats;
 
-/* Why a handshake failed, for the fail_verify_* stats. */
-typedef enum pf_tls_fail {
-    PF_TLS_FAIL_NONE,
-    PF_TLS_FAIL_VERIFY_ERROR,
-    PF_TLS_FAIL_VERIFY_SAN,
-    PF_TLS_FAIL_VERIFY_HASH,
-    PF_TLS_FAIL_NO_CHAIN,       /* no filter chain matched the ClientHello */
-} pf_tls_fail;
-
 /* Per-connection TLS state of a pf_sock (s->tls); owned by the socket. */
 typedef struct pf_sock_tls {
-    SSL *ssl;
-    BIO *rbio, *wbio;               /* memory BIOs, owned by ssl */
+    SSL *ssl;                       /* on memory BIOs (proxy/tls_mem.h) */
     pf_outq cout;                   /* ciphertext waiting for the socket */
     pf_deferred pump;               /* resume delivering buffered plaintext */
     pf_sock *sock;
@@ -96,5 +87,12 @@ const char *const *pf_tls_cipher_names(size_t *n);
 /* Socket-layer callbacks (proxy/sock.c): a handshake ended. */
 void pf_tls__handshake_done(pf_sock *s);
 void pf_tls__handshake_failed(pf_sock *s);
+/* The same ssl.* counting for any SSL, into the calling thread's shard sh
+ * (the main thread's health checks use these with the main shard). */
+struct stats_shard;
+void pf_tls_count_handshake(struct stats_shard *sh, const struct pf_tls_stats *ts, SSL *ssl,
+                            bool server);
+void pf_tls_count_failure(struct stats_shard *sh, const struct pf_tls_stats *ts,
+                          pf_tls_fail fail);
 
 #endif

@@ -1,0 +1,21 @@
+/* The TLS side of active health checks: Envoy's health checkers connect
+ * through the cluster's transport socket, so a probe to a host of a cluster
+ * with an UpstreamTlsContext speaks TLS with the cluster's context (its
+ * validation, client certificate, session settings), its sni and ALPN.
+ * proxy/health_check.c moves the bytes (proxy/tls_mem.h). */
+#ifndef PF_HC_TLS_H
+#define PF_HC_TLS_H
+
+#include <stddef.h>
+
+#include "config/cluster_config.h"
+#include "config/config.h"
+#include "proxy/tls_mem.h"
+
+/* A client SSL for one check of cluster cl (index ci), ready to handshake;
+ * kind picks the ALPN offered when the cluster sets none.  NULL when the
+ * cluster is plaintext or on allocation failure (tell them apart with
+ * cl->tls).  fail: as pf_tls_mem_new. */
+SSL *pf_hc_tls_new(const cfg_cluster *cl, size_t ci, cfg_hc_kind kind, pf_tls_fail *fail);
+
+#endif
