@@ -12,10 +12,12 @@
 #include "config/config.h"
 #include "proxy/tls_mem.h"
 
-/* A client SSL for one check of cluster cl (index ci), ready to handshake;
- * kind picks the ALPN offered when the cluster sets none.  NULL when the
- * cluster is plaintext or on allocation failure (tell them apart with
- * cl->tls).  fail: as pf_tls_mem_new. */
-SSL *pf_hc_tls_new(const cfg_cluster *cl, size_t ci, cfg_hc_kind kind, pf_tls_fail *fail);
+/* A client SSL for one check hc of cluster cl (index ci), ready to
+ * handshake.  ALPN: hc's tls_options.alpn_protocols, else the cluster's
+ * alpn_protocols, else what hc's codec speaks.  NULL when the cluster is
+ * plaintext or on allocation failure (tell them apart with cl->tls).
+ * fail: as pf_tls_mem_new. */
+SSL *pf_hc_tls_new(const cfg_cluster *cl, size_t ci, const cfg_health_check *hc,
+                   pf_tls_fail *fail);
 
 #endif

@@ -438,7 +438,7 @@ static void on_connect(uv_connect_t *req, int status)
         probe_begin(p, s);
         return;
     }
-    if (!(p->ssl = pf_hc_tls_new(cl, hc->idx, hc->cfg->kind, &p->tls_fail))) {
+    if (!(p->ssl = pf_hc_tls_new(cl, hc->idx, hc->cfg, &p->tls_fail))) {
         check_done(s, false, true);
         return;
     }

@@ -53,13 +53,16 @@ def upstream_tls(ca, alpn=None):
 
 class HcTlsUpstream:
     """mTLS HTTP/1.1 upstream: /healthz answers self.status, anything else
-    200 with its name.  Records the SNI and Host of the health checks."""
+    200 with its name.  Records the SNI, Host and negotiated ALPN of the
+    health checks."""
 
-    def __init__(self, name):
+    def __init__(self, name, alpn=None):
         self.name = name
         self.status = 200
-        self.snis, self.hc_hosts = [], []
+        self.snis, self.hc_hosts, self.alpns = [], [], []
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        if alpn:
+            ctx.set_alpn_protocols(alpn)
         ctx.load_cert_chain(_path("up.crt"), _path("up.key"))
         ctx.load_verify_locations(_path("ca.crt"))
         ctx.verify_mode = ssl.CERT_REQUIRED       # the check must present the client cert
@@ -72,6 +75,7 @@ class HcTlsUpstream:
             def do_GET(self):
                 if self.path == "/healthz":
                     owner.hc_hosts.append(self.headers.get("host"))
+                    owner.alpns.append(self.connection.selected_alpn_protocol())
                     code, body = owner.status, b"hc"
                 else:
                     code, body = 200, owner.name.encode()
@@ -188,6 +192,40 @@ class WrongCaHealthTlsTest(HealthTlsCase):
         self.assertGreater(self.stat("cluster.backend.ssl.connection_error"), 0)
         self.assertGreater(self.stat("cluster.backend.ssl.fail_verify_error"), 0)
         self.assertEqual(self.a.hc_hosts, [])          # no request went out
+
+
+class AlpnHealthTlsTest(HealthTlsCase):
+    def test_alpn_offered(self):
+        # The server prefers hc-proto, then http/1.1.  An HTTP check offers
+        # http/1.1 (the cluster sets no alpn_protocols); tls_options'
+        # alpn_protocols replace that.
+        plain = HcTlsUpstream("P", alpn=["hc-proto", "http/1.1"])
+        opts = HcTlsUpstream("O", alpn=["hc-proto", "http/1.1"])
+        self.addCleanup(plain.close)
+        self.addCleanup(opts.close)
+        hc = dict(HC_TIMING, http_health_check={"path": "/healthz"})
+        self.start([
+            cluster("backend", [plain.port], transport_socket=upstream_tls("ca"),
+                    health_checks=[hc]),
+            cluster("opts", [opts.port], transport_socket=upstream_tls("ca"),
+                    health_checks=[dict(hc, tls_options={"alpn_protocols": ["hc-proto"]})])])
+        pftest.wait_until(lambda: plain.alpns and opts.alpns, 10 * TF, what="checks")
+        self.assertEqual(plain.alpns[0], "http/1.1")
+        self.assertEqual(opts.alpns[0], "hc-proto")
+
+    def test_bad_alpn_is_a_located_error(self):
+        hc = dict(HC_TIMING, http_health_check={"path": "/healthz"},
+                  tls_options={"alpn_protocols": ["h2", ""]})
+        d = pftest.tmpdir("cfg")
+        path = os.path.join(d, "c.yaml")
+        with open(path, "w") as f:
+            f.write(pftest.to_yaml(bootstrap([], [cluster("backend", [1], health_checks=[hc])])))
+        r = pftest.run_binary(["--mode", "validate", "-c", path])
+        out = (r.stdout + r.stderr).decode()
+        self.assertNotEqual(r.returncode, 0)
+        self.assertRegex(out, r"c\.yaml:\d+:\d+: static_resources\.clusters\[0\]\.health_checks"
+                              r"\[0\]\.tls_options\.alpn_protocols\[1\]: an ALPN protocol is 1 to "
+                              r"255 bytes long")
 
 
 def grpc_tls_creds():
