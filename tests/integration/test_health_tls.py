@@ -194,6 +194,24 @@ class WrongCaHealthTlsTest(HealthTlsCase):
         self.assertEqual(self.a.hc_hosts, [])          # no request went out
 
 
+class TcpHealthTlsTest(HealthTlsCase):
+    def test_tcp_check_passes_after_the_handshake(self):
+        # Connecting is not enough on a TLS cluster: the handshake must pass.
+        a = HcTlsUpstream("A")
+        self.addCleanup(a.close)
+        hc = dict(HC_TIMING, tcp_health_check={})
+        self.start([
+            cluster("backend", [a.port], transport_socket=upstream_tls("ca"), health_checks=[hc]),
+            cluster("bad", [a.port], transport_socket=upstream_tls("otherca"),
+                    health_checks=[hc])])
+        self.wait_healthy(1)
+        pftest.wait_until(lambda: self.stat("cluster.bad.health_check.network_failure") >= 1,
+                          10 * TF, what="network failures")
+        self.assertEqual(self.stat("cluster.bad.health_check.healthy"), 0)
+        self.assertEqual(self.stat("cluster.bad.health_check.success"), 0)
+        self.assertGreater(self.stat("cluster.backend.ssl.handshake"), 0)
+
+
 class AlpnHealthTlsTest(HealthTlsCase):
     def test_alpn_offered(self):
         # The server prefers hc-proto, then http/1.1.  An HTTP check offers
