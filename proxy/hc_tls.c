@@ -4,7 +4,7 @@
 #include "proxy/tls.h"
 
 SSL *pf_hc_tls_new(const cfg_cluster *cl, size_t ci, const cfg_health_check *hc,
-                   pf_tls_fail *fail)
+                   pf_tls_fail *fail, void **session_slot)
 {
     SSL_CTX *ctx = cl->tls ? pf_tls_cluster_ctx(pf_tls_store_get(), ci) : NULL;
     SSL *ssl = ctx ? pf_tls_mem_new(ctx, false, fail) : NULL;
@@ -12,7 +12,8 @@ SSL *pf_hc_tls_new(const cfg_cluster *cl, size_t ci, const cfg_health_check *hc,
         return NULL;
     /* The cluster's sni only: auto_sni takes a request's host, and a check
      * has none (Envoy's checkers pass no server name override either). */
-    if (cl->tls->sni && !SSL_set_tlsext_host_name(ssl, cl->tls->sni))
+    if ((cl->tls->sni && !SSL_set_tlsext_host_name(ssl, cl->tls->sni)) ||
+        pf_tls_session_slot(ssl, cl, session_slot) != 0)
         goto bad;
     if (hc->alpn_len) {
         /* tls_options.alpn_protocols: checks offer these instead. */

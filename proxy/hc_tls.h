@@ -16,8 +16,11 @@
  * handshake.  ALPN: hc's tls_options.alpn_protocols, else the cluster's
  * alpn_protocols, else what hc's codec speaks.  NULL when the cluster is
  * plaintext or on allocation failure (tell them apart with cl->tls).
- * fail: as pf_tls_mem_new. */
+ * fail: as pf_tls_mem_new.  session_slot: the host's last TLS session,
+ * offered for resumption and replaced by the ones this check receives, as
+ * the host's connection pools do (pf_tls_session_slot; detach before the
+ * slot goes away). */
 SSL *pf_hc_tls_new(const cfg_cluster *cl, size_t ci, const cfg_health_check *hc,
-                   pf_tls_fail *fail);
+                   pf_tls_fail *fail, void **session_slot);
 
 #endif

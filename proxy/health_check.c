@@ -52,6 +52,7 @@ struct hc_session {
     struct sockaddr_storage addr;   /* where checks go (health_check_config port applied) */
     uv_timer_t timer;               /* next check, or the running check's timeout */
     hc_probe *probe;                /* the running check, or NULL */
+    void *tls_session;              /* TLS clusters: the host's last session (SSL_SESSION) */
     uint32_t n_ok, n_fail;
     bool first_done, removed;
     hc_session *next;
@@ -125,6 +126,8 @@ static void probe_end(hc_session *s)
         return;
     s->probe = NULL;
     p->session = NULL;
+    if (p->ssl)
+        pf_tls_session_slot(p->ssl, NULL, NULL);  /* the session may go before the probe */
     uv_close((uv_handle_t *)&p->tcp, on_probe_closed);
 }
 
@@ -438,7 +441,7 @@ static void on_connect(uv_connect_t *req, int status)
         probe_begin(p, s);
         return;
     }
-    if (!(p->ssl = pf_hc_tls_new(cl, hc->idx, hc->cfg, &p->tls_fail))) {
+    if (!(p->ssl = pf_hc_tls_new(cl, hc->idx, hc->cfg, &p->tls_fail, &s->tls_session))) {
         check_done(s, false, true);
         return;
     }
@@ -470,6 +473,7 @@ static void on_session_closed(uv_handle_t *h)
     hc_session *s = h->data;
     pf_hc *hc = s->hc;
     hc->n_open--;
+    pf_tls_session_free(s->tls_session);
     free(s);
     maybe_free(hc);
 }

@@ -633,6 +633,24 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
     return 0;                       /* the connection keeps its own reference */
 }
 
+int pf_tls_session_slot(SSL *ssl, const cfg_cluster *c, void **slot)
+{
+    if (!slot) {
+        SSL_set_ex_data(ssl, session_slot_idx, NULL);
+        return 0;
+    }
+    if (!c->tls || !c->tls->max_session_keys)
+        return 0;
+    /* A copy, as pf_upstream_tls_start: a connection's session is spoilt if
+     * it ends badly. */
+    SSL_SESSION *offer = *slot ? SSL_SESSION_dup(*slot) : NULL;
+    if (*slot && !offer)
+        return -1;
+    int ok = (!offer || SSL_set_session(ssl, offer)) && SSL_set_ex_data(ssl, session_slot_idx, slot);
+    SSL_SESSION_free(offer);        /* the SSL holds its own reference */
+    return ok ? 0 : -1;
+}
+
 void pf_tls_session_free(void *session)
 {
     SSL_SESSION_free(session);

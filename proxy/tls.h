@@ -76,6 +76,12 @@ int pf_tls_match_chain(const cfg_listener *l, const char *sni, bool tls,
  * A no-op returning 0 for plaintext clusters. */
 int pf_upstream_tls_start(pf_sock *s, const cfg_cluster *c, size_t cluster_index,
                           const char *sni_host, size_t sni_len, void **session_slot);
+/* Session resumption for a client SSL made without pf_upstream_tls_start
+ * (health checks, proxy/hc_tls.c): offers a copy of the session in *slot and
+ * keeps the sessions ssl receives there.  slot NULL stops keeping them (do
+ * it before the slot goes away).  A no-op when c keeps no sessions
+ * (max_session_keys 0).  Returns 0, or -1 when out of memory. */
+int pf_tls_session_slot(SSL *ssl, const cfg_cluster *c, void **slot);
 /* Frees a session kept in a session slot (NULL is fine). */
 void pf_tls_session_free(void *session);
 /* auto_sni: the length of host's name without its port. */

@@ -157,6 +157,9 @@ class HttpHealthTlsTest(HealthTlsCase):
         self.assertGreater(self.stat("cluster.backend.ssl.handshake"), 0)
         self.assertEqual(self.stat("cluster.backend.health_check.network_failure"), 0)
         self.assertEqual(set(self.names(20)), {"A", "B"})
+        # Each host's checks resume its last TLS session.
+        pftest.wait_until(lambda: self.stat("cluster.backend.ssl.session_reused") > 0,
+                          10 * TF, what="a resumed health-check session")
 
         self.a.status = 503
         self.wait_healthy(1)
@@ -276,6 +279,8 @@ class GrpcHealthTlsTest(HealthTlsCase):
         self.assertEqual(self.a.checks[0][0], "pilotfish.Svc")
         self.assertGreater(self.stat("cluster.backend.ssl.handshake"), 0)
         self.assertEqual(set(self.who(20)), {"A", "B"})
+        pftest.wait_until(lambda: self.stat("cluster.backend.ssl.session_reused") > 0,
+                          10 * TF, what="a resumed health-check session")
 
         self.a.set(NOT_SERVING)
         self.wait_healthy(1)
