@@ -46,6 +46,10 @@ typedef struct cfg_health_check {
     size_t n_statuses;
     cfg_hc_header *headers;             /* request_headers_to_add */
     size_t n_headers;
+    /* tls_options.alpn_protocols in ALPN wire format, owned; NULL: the
+     * cluster's transport socket decides (proxy/hc_tls.c) */
+    unsigned char *alpn_wire;
+    size_t alpn_len;
 } cfg_health_check;
 
 typedef struct cfg_outlier {

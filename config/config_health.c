@@ -9,12 +9,12 @@ static const char *const hc_handled[] = {
     "timeout", "interval", "interval_jitter", "interval_jitter_percent", "unhealthy_threshold",
     "healthy_threshold", "http_health_check", "tcp_health_check", "grpc_health_check",
     "no_traffic_interval", "no_traffic_healthy_interval", "unhealthy_interval",
-    "unhealthy_edge_interval", "healthy_edge_interval", NULL};
+    "unhealthy_edge_interval", "healthy_edge_interval", "tls_options", NULL};
 static const char *const hc_ignored[] = {"event_log_path", "always_log_health_check_failures",
                                          "always_log_health_check_success", "reuse_connection",
                                          NULL};
 static const char *const hc_unsupported[] = {
-    "initial_jitter", "alt_port", "custom_health_check", "event_logger", "event_service", "tls_options", "transport_socket_match_criteria",
+    "initial_jitter", "alt_port", "custom_health_check", "event_logger", "event_service", "transport_socket_match_criteria",
     "health_check_config", NULL};
 static const char *const http_handled[] = {"path", "host", "expected_statuses",
                                            "request_headers_to_add", NULL};
@@ -25,6 +25,7 @@ static const char *const grpc_handled[] = {"service_name", "authority", "initial
                                            NULL};
 static const char *const tcp_unsupported[] = {"send", "receive", "proxy_protocol_config", NULL};
 static const char *const range_handled[] = {"start", "end", NULL};
+static const char *const tls_options_handled[] = {"alpn_protocols", NULL};
 static const char *const hvo_handled[] = {"header", NULL};
 static const char *const hvo_ignored[] = {"append", "append_action", "keep_empty_value", NULL};
 static const char *const hv_handled[] = {"key", "value", NULL};
@@ -128,6 +129,37 @@ static int parse_grpc(cfg_ctx *c, const yn_node *n, cfg_health_check *h)
     return rc;
 }
 
+/* tls_options.alpn_protocols: what checks offer instead of the transport
+ * socket's ALPN, kept in wire format for SSL_set_alpn_protos. */
+static int parse_tls_options(cfg_ctx *c, const yn_node *n, cfg_health_check *h)
+{
+    static const cfg_fields f = {tls_options_handled, NULL, NULL};
+    int rc = cfg_check_map(c, n, &f);
+    const yn_node *seq = cfg_get(n, "alpn_protocols");
+    size_t k = 0, m = cfg_push(c, "alpn_protocols");
+    if (!rc && seq && !(rc = cfg_expect_seq(c, seq, &k)) && k &&
+        !(h->alpn_wire = malloc(k * 256)))
+        rc = cfg_err(c, seq, "out of memory");
+    for (size_t i = 0; i < k && !rc; i++) {
+        size_t mi = cfg_push_idx(c, i);
+        char *p = NULL;
+        if (!(rc = cfg_node_str(c, seq->items[i], &p))) {
+            size_t l = strlen(p);
+            if (!l || l > 255) {
+                rc = cfg_err(c, seq->items[i], "an ALPN protocol is 1 to 255 bytes long");
+            } else {
+                h->alpn_wire[h->alpn_len++] = (unsigned char)l;
+                memcpy(h->alpn_wire + h->alpn_len, p, l);
+                h->alpn_len += l;
+            }
+        }
+        free(p);
+        cfg_pop(c, mi);
+    }
+    cfg_pop(c, m);
+    return rc;
+}
+
 /* The kind-specific message: exactly one of http, tcp, grpc.  A bare key
  * (null value, as "tcp_health_check: {}" written "tcp_health_check:") counts. */
 static int parse_kind(cfg_ctx *c, const yn_node *n, cfg_health_check *h)
@@ -218,6 +250,12 @@ static int parse_one(cfg_ctx *c, const yn_node *n, cfg_health_check *h)
     if (!h->healthy_edge_interval_ms)
         h->healthy_edge_interval_ms = h->interval_ms;
     rc = parse_kind(c, n, h);
+    const yn_node *to = cfg_get(n, "tls_options");
+    if (!rc && to) {
+        size_t m = cfg_push(c, "tls_options");
+        rc = parse_tls_options(c, to, h);
+        cfg_pop(c, m);
+    }
     if (!rc && h->kind == CFG_HC_HTTP && !h->n_statuses) {
         if (!(h->statuses = calloc(1, sizeof *h->statuses)))
             return cfg_err(c, n, "out of memory");
@@ -228,23 +266,17 @@ static int parse_one(cfg_ctx *c, const yn_node *n, cfg_health_check *h)
     return rc;
 }
 
-/* Envoy refuses gRPC checks on a cluster that does not speak HTTP/2; ours
- * are plaintext, so a cluster with a transport_socket cannot be checked. */
-static int check_grpc_cluster(cfg_ctx *c, const yn_node *cluster, const yn_node *hcn,
-                              const cfg_cluster *cl, const cfg_health_check *h)
+/* Envoy refuses gRPC checks on a cluster that does not speak HTTP/2.  Over
+ * a transport_socket they run through TLS (proxy/hc_tls.c). */
+static int check_grpc_cluster(cfg_ctx *c, const yn_node *hcn, const cfg_cluster *cl,
+                              const cfg_health_check *h)
 {
-    if (h->kind != CFG_HC_GRPC)
-        return 0;
-    const char *why = !cl->http2 ? "the cluster must use HTTP/2 (http2_protocol_options) for "
-                                   "gRPC health checking"
-                      : cfg_get(cluster, "transport_socket")
-                          ? "not supported yet: gRPC health checks over TLS (the cluster has "
-                            "a transport_socket)"
-                          : NULL;
-    if (!why)
+    if (h->kind != CFG_HC_GRPC || cl->http2)
         return 0;
     size_t m = cfg_push(c, "grpc_health_check");
-    int rc = cfg_err(c, cfg_key_node(hcn, "grpc_health_check"), "%s", why);
+    int rc = cfg_err(c, cfg_key_node(hcn, "grpc_health_check"),
+                     "the cluster must use HTTP/2 (http2_protocol_options) for gRPC health "
+                     "checking");
     cfg_pop(c, m);
     return rc;
 }
@@ -268,7 +300,7 @@ int cfg_parse_health_checks(cfg_ctx *c, const yn_node *cluster, cfg_cluster *cl)
         cl->lb->n_hcs = i + 1;
         rc = parse_one(c, seq->items[i], &cl->lb->hcs[i]);
         if (!rc)
-            rc = check_grpc_cluster(c, cluster, seq->items[i], cl, &cl->lb->hcs[i]);
+            rc = check_grpc_cluster(c, seq->items[i], cl, &cl->lb->hcs[i]);
         cfg_pop(c, mi);
     }
     cfg_pop(c, m);

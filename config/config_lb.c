@@ -45,6 +45,7 @@ void cfg_cluster_lb_free(cfg_cluster_lb *lb)
         free(h->path);
         free(h->host);
         free(h->service_name);
+        free(h->alpn_wire);
         free(h->statuses);
         for (size_t j = 0; j < h->n_headers; j++) {
             free(h->headers[j].name);

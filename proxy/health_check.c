@@ -6,14 +6,18 @@
 #include <string.h>
 #include <uv.h>
 
+#include <openssl/err.h>
+
 #include "admin/stats.h"
 #include "config/cluster_config.h"
 #include "proxy/cluster.h"
 #include "proxy/cluster_mgr.h"
+#include "proxy/hc_tls.h"
 #include "proxy/health_check_grpc.h"
 #include "proxy/log.h"
 #include "proxy/proxy_stats.h"
 #include "proxy/server.h"
+#include "proxy/tls.h"
 
 typedef struct hc_session hc_session;
 
@@ -22,19 +26,25 @@ typedef struct hc_session hc_session;
 typedef struct hc_probe {
     uv_tcp_t tcp;
     uv_connect_t creq;
-    uv_write_t wreq;
     hc_session *session;
     pf_hc_grpc *grpc;               /* gRPC checks: the HTTP/2 session, owned */
-    char buf[512];
+    SSL *ssl;                       /* TLS clusters: the transport socket, owned */
+    pf_tls_fail tls_fail;           /* why ssl refused the host's certificate */
+    bool tls_ready;                 /* handshake done: the check's protocol runs */
+    char buf[512];                  /* HTTP: the answer's start, NUL-terminated */
     size_t len;
 } hc_probe;
 
-/* One write of gRPC session bytes; freed in its callback. */
-typedef struct hc_grpc_write {
+/* One write on a probe's connection; freed in its callback. */
+typedef struct hc_write {
     uv_write_t req;
     hc_probe *probe;
-    uint8_t *data;                  /* owned */
-} hc_grpc_write;
+    char *data;                     /* owned */
+} hc_write;
+
+/* Read and decrypt buffers: checks run on the main loop only, and every
+ * read is consumed before its callback returns. */
+static char hc_rx[16384], hc_plain[16384];
 
 struct hc_session {
     pf_hc *hc;
@@ -42,6 +52,7 @@ struct hc_session {
     struct sockaddr_storage addr;   /* where checks go (health_check_config port applied) */
     uv_timer_t timer;               /* next check, or the running check's timeout */
     hc_probe *probe;                /* the running check, or NULL */
+    void *tls_session;              /* TLS clusters: the host's last session (SSL_SESSION) */
     uint32_t n_ok, n_fail;
     bool first_done, removed;
     hc_session *next;
@@ -104,6 +115,7 @@ static void on_probe_closed(uv_handle_t *h)
 {
     hc_probe *p = h->data;
     pf_hc_grpc_free(p->grpc);
+    SSL_free(p->ssl);
     free(p);
 }
 
@@ -114,6 +126,8 @@ static void probe_end(hc_session *s)
         return;
     s->probe = NULL;
     p->session = NULL;
+    if (p->ssl)
+        pf_tls_session_slot(p->ssl, NULL, NULL);  /* the session may go before the probe */
     uv_close((uv_handle_t *)&p->tcp, on_probe_closed);
 }
 
@@ -207,56 +221,86 @@ static bool status_ok(const cfg_health_check *c, unsigned st)
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
+    (void)h;
     (void)hint;
-    hc_probe *p = h->data;
-    buf->base = p->buf + p->len;            /* gRPC: p->len stays 0 */
-    buf->len = sizeof p->buf - 1 - p->len;
+    buf->base = hc_rx;
+    buf->len = sizeof hc_rx;
 }
 
-static void on_grpc_written(uv_write_t *w, int status)
+static void on_wire_written(uv_write_t *w, int status)
 {
-    hc_grpc_write *gw = w->data;
-    hc_probe *p = gw->probe;
-    free(gw->data);
-    free(gw);
+    hc_write *hw = w->data;
+    hc_probe *p = hw->probe;
+    free(hw->data);
+    free(hw);
     if (p->session && status < 0)
         check_done(p->session, false, true);
 }
 
-/* Writes whatever the HTTP/2 session has queued; false on failure. */
+/* Writes data (malloc'd, owned from here on) to the connection; false on failure. */
+static bool wire_write(hc_probe *p, char *data, size_t len)
+{
+    hc_write *hw = malloc(sizeof *hw);
+    if (!hw) {
+        free(data);
+        return false;
+    }
+    hw->probe = p;
+    hw->data = data;
+    hw->req.data = hw;
+    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    if (uv_write(&hw->req, (uv_stream_t *)&p->tcp, &b, 1, on_wire_written) != 0) {
+        free(data);
+        free(hw);
+        return false;
+    }
+    return true;
+}
+
+/* Writes the ciphertext OpenSSL produced; false on failure. */
+static bool tls_flush(hc_probe *p)
+{
+    char *c;
+    size_t n = pf_tls_mem_out(p->ssl, &c);
+    if (!n)
+        return true;
+    char *copy = malloc(n);
+    if (copy)
+        memcpy(copy, c, n);
+    pf_tls_mem_out_clear(p->ssl);
+    return copy && wire_write(p, copy, n);
+}
+
+/* Sends the check's bytes (malloc'd, owned from here on): through TLS when
+ * the cluster has a transport socket.  False on failure. */
+static bool probe_send(hc_probe *p, char *data, size_t len)
+{
+    if (!p->ssl)
+        return wire_write(p, data, len);
+    /* Memory BIOs take everything: one SSL_write writes it all or fails. */
+    bool ok = SSL_write(p->ssl, data, (int)len) == (int)len;
+    free(data);
+    return ok && tls_flush(p);
+}
+
+/* Sends whatever the HTTP/2 session has queued; false on failure. */
 static bool grpc_flush(hc_probe *p)
 {
     uint8_t *data;
     size_t len;
     if (pf_hc_grpc_output(p->grpc, &data, &len) != 0)
         return false;
-    if (!len)
-        return true;
-    hc_grpc_write *gw = malloc(sizeof *gw);
-    if (!gw) {
-        free(data);
-        return false;
-    }
-    gw->probe = p;
-    gw->data = data;
-    gw->req.data = gw;
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    if (uv_write(&gw->req, (uv_stream_t *)&p->tcp, &b, 1, on_grpc_written) != 0) {
-        free(data);
-        free(gw);
-        return false;
-    }
-    return true;
+    return !len || probe_send(p, (char *)data, len);
 }
 
 /* gRPC: bytes from the host go to the session; a finished call ends the check. */
-static void grpc_read(hc_probe *p, hc_session *s, const uv_buf_t *buf, ssize_t n)
+static void grpc_read(hc_probe *p, hc_session *s, const char *data, ssize_t n)
 {
     if (n < 0) {
         check_done(s, false, true);
         return;
     }
-    pf_hc_grpc_result r = pf_hc_grpc_recv(p->grpc, (const uint8_t *)buf->base, (size_t)n);
+    pf_hc_grpc_result r = pf_hc_grpc_recv(p->grpc, (const uint8_t *)data, (size_t)n);
     if (r == PF_HC_GRPC_PENDING) {
         if (!grpc_flush(p))
             check_done(s, false, true);
@@ -265,21 +309,20 @@ static void grpc_read(hc_probe *p, hc_session *s, const uv_buf_t *buf, ssize_t n
     check_done(s, r == PF_HC_GRPC_SERVING, r == PF_HC_GRPC_PROTOCOL_ERROR);
 }
 
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+/* The check's protocol reads plaintext: n bytes, or n < 0 at the end. */
+static void probe_recv(hc_probe *p, hc_session *s, const char *data, ssize_t n)
 {
-    hc_probe *p = st->data;
-    hc_session *s = p->session;
-    if (!s)
-        return;
     if (p->grpc) {
-        grpc_read(p, s, buf, n);
+        grpc_read(p, s, data, n);
         return;
     }
     if (n < 0) {
         check_done(s, false, true);     /* closed before a status line */
         return;
     }
-    p->len += (size_t)n;
+    size_t k = (size_t)n < sizeof p->buf - 1 - p->len ? (size_t)n : sizeof p->buf - 1 - p->len;
+    memcpy(p->buf + p->len, data, k);
+    p->len += k;
     p->buf[p->len] = '\0';
     char *eol = strstr(p->buf, "\r\n");
     if (!eol && p->len < sizeof p->buf - 1)
@@ -289,11 +332,89 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     check_done(s, ok, false);
 }
 
-static void on_written(uv_write_t *w, int status)
+/* Connected (after the TLS handshake on TLS clusters): runs the check. */
+static void probe_begin(hc_probe *p, hc_session *s)
 {
-    hc_probe *p = w->data;
-    if (p->session && status < 0)
-        check_done(p->session, false, true);
+    pf_hc *hc = s->hc;
+    if (hc->cfg->kind == CFG_HC_TCP) {
+        check_done(s, true, false);
+        return;
+    }
+    bool ok;
+    if (hc->cfg->kind == CFG_HC_GRPC) {
+        /* Envoy's default authority is the cluster name. */
+        p->grpc = pf_hc_grpc_new(hc->cfg, hc->srv->cfg->clusters[hc->idx].name);
+        ok = p->grpc && grpc_flush(p);
+    } else {
+        char *req = malloc(hc->request_len);
+        if (req)
+            memcpy(req, hc->request, hc->request_len);
+        ok = req && probe_send(p, req, hc->request_len);
+    }
+    if (!ok)
+        check_done(s, false, true);
+}
+
+/* Drives the handshake; true once it is done and the check has begun.  A
+ * failed handshake is a failed check counted as a network failure, and the
+ * cluster's ssl.* stats count it on the main thread's shard. */
+static bool tls_handshake(hc_probe *p, hc_session *s)
+{
+    if (p->tls_ready)
+        return true;
+    pf_hc *hc = s->hc;
+    const pf_tls_stats *ts = &hc->srv->ps->clusters[hc->idx].ssl;
+    int r = pf_tls_mem_handshake(p->ssl);
+    if (r < 0) {
+        pf_tls_count_failure(stats_main_shard(hc->srv->stats), ts, p->tls_fail);
+        ERR_clear_error();
+    }
+    if (!tls_flush(p) || r < 0) {
+        check_done(s, false, true);
+        return false;
+    }
+    if (r == 0)
+        return false;
+    p->tls_ready = true;
+    pf_tls_count_handshake(stats_main_shard(hc->srv->stats), ts, p->ssl, false);
+    probe_begin(p, s);
+    return p->session != NULL;
+}
+
+/* Ciphertext from the host: the handshake, then plaintext for the check. */
+static void tls_read(hc_probe *p, hc_session *s, const char *data, size_t n)
+{
+    if (pf_tls_mem_feed(p->ssl, data, n) != 0) {
+        check_done(s, false, true);
+        return;
+    }
+    if (!tls_handshake(p, s))
+        return;
+    while (p->session) {
+        int k = pf_tls_mem_read(p->ssl, hc_plain, sizeof hc_plain);
+        if (k == 0) {
+            if (!tls_flush(p))          /* e.g. a KeyUpdate's answer */
+                check_done(s, false, true);
+            return;
+        }
+        probe_recv(p, s, hc_plain, k);
+        if (k < 0)
+            return;
+    }
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    hc_probe *p = st->data;
+    hc_session *s = p->session;
+    if (!s || n == 0)
+        return;
+    if (n < 0 && p->ssl && !p->tls_ready)
+        check_done(s, false, true);     /* gone mid-handshake: not a TLS error */
+    else if (n < 0 || !p->ssl)
+        probe_recv(p, s, buf->base, n);
+    else
+        tls_read(p, s, buf->base, (size_t)n);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -306,23 +427,25 @@ static void on_connect(uv_connect_t *req, int status)
         check_done(s, false, true);
         return;
     }
-    if (s->hc->cfg->kind == CFG_HC_TCP) {
+    pf_hc *hc = s->hc;
+    const cfg_cluster *cl = &hc->srv->cfg->clusters[hc->idx];
+    if (!cl->tls && hc->cfg->kind == CFG_HC_TCP) {
         check_done(s, true, false);
         return;
     }
-    if (s->hc->cfg->kind == CFG_HC_GRPC) {
-        /* Envoy's default authority is the cluster name. */
-        p->grpc = pf_hc_grpc_new(s->hc->cfg, s->hc->srv->cfg->clusters[s->hc->idx].name);
-        if (!p->grpc || !grpc_flush(p) ||
-            uv_read_start((uv_stream_t *)&p->tcp, on_alloc, on_read) != 0)
-            check_done(s, false, true);
+    if (uv_read_start((uv_stream_t *)&p->tcp, on_alloc, on_read) != 0) {
+        check_done(s, false, true);
         return;
     }
-    uv_buf_t b = uv_buf_init(s->hc->request, (unsigned)s->hc->request_len);
-    p->wreq.data = p;
-    if (uv_write(&p->wreq, (uv_stream_t *)&p->tcp, &b, 1, on_written) != 0 ||
-        uv_read_start((uv_stream_t *)&p->tcp, on_alloc, on_read) != 0)
+    if (!cl->tls) {
+        probe_begin(p, s);
+        return;
+    }
+    if (!(p->ssl = pf_hc_tls_new(cl, hc->idx, hc->cfg, &p->tls_fail, &s->tls_session))) {
         check_done(s, false, true);
+        return;
+    }
+    tls_handshake(p, s);                /* the ClientHello */
 }
 
 static void start_check(uv_timer_t *t)
@@ -350,6 +473,7 @@ static void on_session_closed(uv_handle_t *h)
     hc_session *s = h->data;
     pf_hc *hc = s->hc;
     hc->n_open--;
+    pf_tls_session_free(s->tls_session);
     free(s);
     maybe_free(hc);
 }

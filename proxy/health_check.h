@@ -3,11 +3,14 @@
  * timer; a check is a fresh connection to the host (or its
  * health_check_config port): TCP passes when it connects, HTTP when the
  * status of "GET <path>" is in expected_statuses, gRPC when
- * grpc.health.v1.Health/Check answers SERVING (proxy/health_check_grpc.c;
- * h2c only, checks do not speak TLS yet).  unhealthy_threshold failures in a
- * row mark a healthy host /failed_active_hc, healthy_threshold successes
- * clear it; a new host's first check decides at once (Envoy).  Changes
- * publish a new host set (proxy/cluster_mgr.h). */
+ * grpc.health.v1.Health/Check answers SERVING (proxy/health_check_grpc.c).
+ * On a cluster with a transport_socket the connection is TLS with the
+ * cluster's context and sni (proxy/hc_tls.c): the check starts once the
+ * handshake is done, and a failed handshake fails it as a network failure.
+ * unhealthy_threshold failures in a row mark a healthy host
+ * /failed_active_hc, healthy_threshold successes clear it; a new host's
+ * first check decides at once (Envoy).  Changes publish a new host set
+ * (proxy/cluster_mgr.h). */
 #ifndef PF_HEALTH_CHECK_H
 #define PF_HEALTH_CHECK_H
 

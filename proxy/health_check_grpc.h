@@ -1,7 +1,8 @@
 /* The protocol half of Envoy's gRPC health checker: one
  * grpc.health.v1.Health/Check call over an HTTP/2 client session (nghttp2,
- * h2c prior knowledge), as bytes in and bytes out.  The connection, timers
- * and thresholds stay in proxy/health_check.c.
+ * prior knowledge), as bytes in and bytes out.  The connection (plaintext,
+ * or TLS with ALPN h2 on a cluster with a transport socket), timers and
+ * thresholds stay in proxy/health_check.c.
  *
  * Healthy only when the answer is :status 200, grpc-status 0 and a
  * HealthCheckResponse whose status (field 1) is SERVING (1), as Envoy. */

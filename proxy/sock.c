@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 
 #include "proxy/tls.h"
+#include "proxy/tls_mem.h"
 #include "proxy/worker.h"
 
 #define SOCK_MAX_IOV 64
@@ -38,11 +39,11 @@ static int tls_drain_wbio(pf_sock *s)
 {
     pf_sock_tls *t = s->tls;
     char *p;
-    long n = BIO_get_mem_data(t->wbio, &p);
-    if (n <= 0)
+    size_t n = pf_tls_mem_out(t->ssl, &p);
+    if (!n)
         return 0;
-    int rc = pf_outq_append(&t->cout, &s->w->chunks, p, (size_t)n);
-    (void)BIO_reset(t->wbio);
+    int rc = pf_outq_append(&t->cout, &s->w->chunks, p, n);
+    pf_tls_mem_out_clear(t->ssl);
     if (rc == 0)
         mark_dirty(s);
     return rc;
@@ -76,15 +77,13 @@ static bool tls_handshake(pf_sock *s)
     if (t->hs_done)
         return true;
     t->started = true;
-    ERR_clear_error();
-    int r = SSL_do_handshake(t->ssl);
+    int r = pf_tls_mem_handshake(t->ssl);
     if (tls_drain_wbio(s) != 0) {
         pf_sock_reset(s);
         return false;
     }
     if (r != 1) {
-        int e = SSL_get_error(t->ssl, r);
-        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+        if (r < 0)
             tls_fail(s);
         return false;
     }
@@ -109,22 +108,19 @@ static void tls_pump(pf_sock *s)
     if (s->closing || t->failed || !tls_handshake(s))
         return;
     while (s->reading && !s->closing && !t->eof) {
-        ERR_clear_error();
-        int k = SSL_read(t->ssl, tls_buf, sizeof tls_buf);
+        int k = pf_tls_mem_read(t->ssl, tls_buf, sizeof tls_buf);
         if (k > 0) {
             s->cbs->on_read(s, tls_buf, k);
             continue;
         }
-        int e = SSL_get_error(t->ssl, k);
         if (tls_drain_wbio(s) != 0) {
             pf_sock_reset(s);
             return;
         }
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        if (k == 0)
             break;
         t->eof = true;
-        ERR_clear_error();
-        s->cbs->on_read(s, NULL, e == SSL_ERROR_ZERO_RETURN ? UV_EOF : UV_EPROTO);
+        s->cbs->on_read(s, NULL, k);
         return;
     }
     if (!s->closing && tls_drain_wbio(s) != 0)
@@ -142,7 +138,7 @@ void pf_sock_tls_feed(pf_sock *s, const char *data, size_t n)
     pf_sock_tls *t = s->tls;
     if (!t || t->failed || s->closing)
         return;
-    if (n && BIO_write(t->rbio, data, (int)n) != (int)n) {
+    if (pf_tls_mem_feed(t->ssl, data, n) != 0) {
         pf_sock_reset(s);
         return;
     }
@@ -238,19 +234,10 @@ static int tls_new(pf_sock *s, SSL_CTX *ctx, bool server, const struct pf_tls_st
     pf_sock_tls *t = calloc(1, sizeof *t);
     if (!t)
         return UV_ENOMEM;
-    t->ssl = SSL_new(ctx);
-    t->rbio = BIO_new(BIO_s_mem());
-    t->wbio = BIO_new(BIO_s_mem());
-    if (!t->ssl || !t->rbio || !t->wbio) {
-        SSL_free(t->ssl);
-        BIO_free(t->rbio);
-        BIO_free(t->wbio);
+    if (!(t->ssl = pf_tls_mem_new(ctx, server, &t->fail))) {
         free(t);
         return UV_ENOMEM;
     }
-    BIO_set_mem_eof_return(t->rbio, -1);
-    BIO_set_mem_eof_return(t->wbio, -1);
-    SSL_set_bio(t->ssl, t->rbio, t->wbio);
     SSL_set_app_data(t->ssl, s);
     pf_outq_init(&t->cout);
     pf_queue_init(&t->pump.link);
@@ -260,10 +247,6 @@ static int tls_new(pf_sock *s, SSL_CTX *ctx, bool server, const struct pf_tls_st
     t->server = server;
     t->chain = -1;
     s->tls = t;
-    if (server)
-        SSL_set_accept_state(t->ssl);
-    else
-        SSL_set_connect_state(t->ssl);
     return 0;
 }
 
@@ -420,7 +403,7 @@ void pf_sock_read_start(pf_sock *s)
     /* Plaintext OpenSSL already holds would otherwise wait for more bytes
      * from the peer, which may never come. */
     if (s->reading && s->tls && s->tls->hs_done &&
-        (SSL_pending(s->tls->ssl) > 0 || BIO_ctrl_pending(s->tls->rbio) > 0))
+        (SSL_pending(s->tls->ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(s->tls->ssl)) > 0))
         pf_worker_defer(s->w, &s->tls->pump);
 }
 
@@ -578,12 +561,12 @@ void pf_sock_close(pf_sock *s)
             SSL_shutdown(t->ssl);
             ERR_clear_error();
             char *p;
-            long n = BIO_get_mem_data(t->wbio, &p);
-            if (n > 0) {
+            size_t n = pf_tls_mem_out(t->ssl, &p);
+            if (n) {
                 uv_buf_t b = uv_buf_init(p, (unsigned)n);
                 (void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
             }
-            (void)BIO_reset(t->wbio);
+            pf_tls_mem_out_clear(t->ssl);
         }
         sock_close_now(s);
         return;

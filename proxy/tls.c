@@ -384,29 +384,29 @@ static int on_verify(int ok, X509_STORE_CTX *xs)
 {
     SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
     pf_tls_ctx *t = ssl ? tctx_of(ssl) : NULL;
-    pf_sock *s = ssl ? SSL_get_app_data(ssl) : NULL;
-    if (!t || !s || !s->tls)
+    pf_tls_fail *fail = ssl ? pf_tls_mem_fail_slot(ssl) : NULL;
+    if (!t || !fail)
         return ok;
     const cfg_tls_validation *v = &t->common->validation;
     if (!v->trusted_ca_pem)
         ok = 1;                     /* pins only: Envoy does not verify the chain */
     if (!ok) {
         int e = X509_STORE_CTX_get_error(xs);
-        if (!s->tls->fail)
-            s->tls->fail = e == X509_V_ERR_HOSTNAME_MISMATCH ? PF_TLS_FAIL_VERIFY_SAN
-                                                             : PF_TLS_FAIL_VERIFY_ERROR;
+        if (!*fail)
+            *fail = e == X509_V_ERR_HOSTNAME_MISMATCH ? PF_TLS_FAIL_VERIFY_SAN
+                                                      : PF_TLS_FAIL_VERIFY_ERROR;
         return 0;
     }
     if (X509_STORE_CTX_get_error_depth(xs) > 0)
         return 1;
     X509 *x = X509_STORE_CTX_get_current_cert(xs);
     if ((v->n_hash || v->n_spki) && !pins_ok(x, v)) {
-        s->tls->fail = PF_TLS_FAIL_VERIFY_HASH;
+        *fail = PF_TLS_FAIL_VERIFY_HASH;
         X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
     if (v->n_san && !san_ok(x, v)) {
-        s->tls->fail = PF_TLS_FAIL_VERIFY_SAN;
+        *fail = PF_TLS_FAIL_VERIFY_SAN;
         X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
@@ -633,6 +633,24 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
     return 0;                       /* the connection keeps its own reference */
 }
 
+int pf_tls_session_slot(SSL *ssl, const cfg_cluster *c, void **slot)
+{
+    if (!slot) {
+        SSL_set_ex_data(ssl, session_slot_idx, NULL);
+        return 0;
+    }
+    if (!c->tls || !c->tls->max_session_keys)
+        return 0;
+    /* A copy, as pf_upstream_tls_start: a connection's session is spoilt if
+     * it ends badly. */
+    SSL_SESSION *offer = *slot ? SSL_SESSION_dup(*slot) : NULL;
+    if (*slot && !offer)
+        return -1;
+    int ok = (!offer || SSL_set_session(ssl, offer)) && SSL_set_ex_data(ssl, session_slot_idx, slot);
+    SSL_SESSION_free(offer);        /* the SSL holds its own reference */
+    return ok ? 0 : -1;
+}
+
 void pf_tls_session_free(void *session)
 {
     SSL_SESSION_free(session);
@@ -851,12 +869,13 @@ static int curve_slot(int nid)
 
 void pf_tls__handshake_done(pf_sock *s)
 {
-    pf_sock_tls *t = s->tls;
-    const pf_tls_stats *ts = t->stats;
+    pf_tls_count_handshake(s->w->stats, s->tls->stats, s->tls->ssl, s->tls->server);
+}
+
+void pf_tls_count_handshake(stats_shard *sh, const pf_tls_stats *ts, SSL *ssl, bool server)
+{
     if (!ts || !ts->registered)
         return;
-    stats_shard *sh = s->w->stats;
-    SSL *ssl = t->ssl;
     stats_inc(sh, ts->handshake);
     if (SSL_session_reused(ssl))
         stats_inc(sh, ts->session_reused);
@@ -869,14 +888,18 @@ void pf_tls__handshake_done(pf_sock *s)
     int cv = curve_slot(SSL_get_negotiated_group(ssl));
     if (cv >= 0)
         stats_inc(sh, ts->curves[cv]);
-    if (t->server && !SSL_get0_peer_certificate(ssl))
+    if (server && !SSL_get0_peer_certificate(ssl))
         stats_inc(sh, ts->no_certificate);
 }
 
 void pf_tls__handshake_failed(pf_sock *s)
 {
-    pf_sock_tls *t = s->tls;
-    const pf_tls_stats *ts = t->stats;
+    pf_tls_count_failure(s->w->stats, s->tls->stats, s->tls->fail);
+}
+
+/* Reads (does not clear) the reason OpenSSL left on the error queue. */
+void pf_tls_count_failure(stats_shard *sh, const pf_tls_stats *ts, pf_tls_fail fail)
+{
     unsigned long e = ERR_peek_error();
     if (PF_LOG_DEBUG >= pf_log_level) {
         char buf[256] = "";
@@ -884,15 +907,14 @@ void pf_tls__handshake_failed(pf_sock *s)
             ERR_error_string_n(e, buf, sizeof buf);
         pf_debug("tls: handshake failed: %s", buf[0] ? buf : "(no reason)");
     }
-    if (t->fail == PF_TLS_FAIL_NO_CHAIN || !ts || !ts->registered)
+    if (fail == PF_TLS_FAIL_NO_CHAIN || !ts || !ts->registered)
         return;
-    stats_shard *sh = s->w->stats;
     stats_inc(sh, ts->connection_error);
-    if (t->fail == PF_TLS_FAIL_VERIFY_SAN)
+    if (fail == PF_TLS_FAIL_VERIFY_SAN)
         stats_inc(sh, ts->fail_verify_san);
-    else if (t->fail == PF_TLS_FAIL_VERIFY_HASH)
+    else if (fail == PF_TLS_FAIL_VERIFY_HASH)
         stats_inc(sh, ts->fail_verify_cert_hash);
-    else if (t->fail == PF_TLS_FAIL_VERIFY_ERROR)
+    else if (fail == PF_TLS_FAIL_VERIFY_ERROR)
         stats_inc(sh, ts->fail_verify_error);
     else if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
              ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {

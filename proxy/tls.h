@@ -28,23 +28,14 @@
 #include "config/config.h"
 #include "proxy/outq.h"
 #include "proxy/sock.h"
+#include "proxy/tls_mem.h"
 #include "proxy/worker.h"
 
 struct pf_tls_stats;
 
-/* Why a handshake failed, for the fail_verify_* stats. */
-typedef enum pf_tls_fail {
-    PF_TLS_FAIL_NONE,
-    PF_TLS_FAIL_VERIFY_ERROR,
-    PF_TLS_FAIL_VERIFY_SAN,
-    PF_TLS_FAIL_VERIFY_HASH,
-    PF_TLS_FAIL_NO_CHAIN,       /* no filter chain matched the ClientHello */
-} pf_tls_fail;
-
 /* Per-connection TLS state of a pf_sock (s->tls); owned by the socket. */
 typedef struct pf_sock_tls {
-    SSL *ssl;
-    BIO *rbio, *wbio;               /* memory BIOs, owned by ssl */
+    SSL *ssl;                       /* on memory BIOs (proxy/tls_mem.h) */
     pf_outq cout;                   /* ciphertext waiting for the socket */
     pf_deferred pump;               /* resume delivering buffered plaintext */
     pf_sock *sock;
@@ -85,6 +76,12 @@ int pf_tls_match_chain(const cfg_listener *l, const char *sni, bool tls,
  * A no-op returning 0 for plaintext clusters. */
 int pf_upstream_tls_start(pf_sock *s, const cfg_cluster *c, size_t cluster_index,
                           const char *sni_host, size_t sni_len, void **session_slot);
+/* Session resumption for a client SSL made without pf_upstream_tls_start
+ * (health checks, proxy/hc_tls.c): offers a copy of the session in *slot and
+ * keeps the sessions ssl receives there.  slot NULL stops keeping them (do
+ * it before the slot goes away).  A no-op when c keeps no sessions
+ * (max_session_keys 0).  Returns 0, or -1 when out of memory. */
+int pf_tls_session_slot(SSL *ssl, const cfg_cluster *c, void **slot);
 /* Frees a session kept in a session slot (NULL is fine). */
 void pf_tls_session_free(void *session);
 /* auto_sni: the length of host's name without its port. */
@@ -96,5 +93,12 @@ const char *const *pf_tls_cipher_names(size_t *n);
 /* Socket-layer callbacks (proxy/sock.c): a handshake ended. */
 void pf_tls__handshake_done(pf_sock *s);
 void pf_tls__handshake_failed(pf_sock *s);
+/* The same ssl.* counting for any SSL, into the calling thread's shard sh
+ * (the main thread's health checks use these with the main shard). */
+struct stats_shard;
+void pf_tls_count_handshake(struct stats_shard *sh, const struct pf_tls_stats *ts, SSL *ssl,
+                            bool server);
+void pf_tls_count_failure(struct stats_shard *sh, const struct pf_tls_stats *ts,
+                          pf_tls_fail fail);
 
 #endif

@@ -29,9 +29,10 @@ def _parse_service(req):
 
 
 class GrpcHost:
-    """grpcio server: Health/Check answers self.status; Who/Name its name."""
+    """grpcio server: Health/Check answers self.status; Who/Name its name.
+    credentials: grpc.ssl_server_credentials for a TLS port (None: h2c)."""
 
-    def __init__(self, name):
+    def __init__(self, name, credentials=None):
         self.name = name
         self.status = SERVING
         self.lock = threading.Lock()
@@ -51,7 +52,10 @@ class GrpcHost:
             "pilotfish.test.Who", {"Name": grpc.unary_unary_rpc_method_handler(who)})
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         self.server.add_generic_rpc_handlers((health, whos))
-        self.port = self.server.add_insecure_port("%s:0" % LOCAL)
+        if credentials:
+            self.port = self.server.add_secure_port("%s:0" % LOCAL, credentials)
+        else:
+            self.port = self.server.add_insecure_port("%s:0" % LOCAL)
         self.server.start()
 
     def set(self, status):
