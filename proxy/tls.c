@@ -664,16 +664,20 @@ static pf_tls_ctx *client_ctx(const cfg_cluster *cl, char *err, size_t errlen)
     pf_tls_ctx *t = tctx_new(&tc->common, false, err, errlen, where);
     if (!t)
         return NULL;
-    if (!t->alpn_len && cl->http_auto) {
-        /* auto_config without alpn_protocols: Envoy offers both. */
+    if (!t->alpn_len && !cl->http_downstream) {
+        /* No alpn_protocols: like Envoy's connection pools, offer what the
+         * cluster speaks (auto_config: both), so HTTP/2-only servers such
+         * as gRPC ones accept the connection. */
         static const unsigned char both[] = "\x02h2\x08http/1.1";
-        if (!(t->alpn_wire = malloc(sizeof both - 1))) {
+        const unsigned char *w = cl->http_auto ? both : cl->http2 ? both : both + 3;
+        size_t n = cl->http_auto ? sizeof both - 1 : cl->http2 ? 3 : sizeof both - 4;
+        if (!(t->alpn_wire = malloc(n))) {
             tctx_free(t);
             fail(err, errlen, "out of memory", where);
             return NULL;
         }
-        memcpy(t->alpn_wire, both, sizeof both - 1);
-        t->alpn_len = sizeof both - 1;
+        memcpy(t->alpn_wire, w, n);
+        t->alpn_len = n;
     }
     if (t->alpn_len && SSL_CTX_set_alpn_protos(t->ctx, t->alpn_wire, (unsigned)t->alpn_len)) {
         fail(err, errlen, "cannot set ALPN", where);
