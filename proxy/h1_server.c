@@ -65,6 +65,7 @@ static int on_message_begin(llhttp_t *p)
     c->stream->hcm = c->dc->hcm;
     c->stream->downstream_remote = &c->dc->peer;
     c->stream->downstream_local = &c->dc->local;
+    hcm_stream_started(c->stream, c->dc);
     c->field = c->value = (pf_str){ NULL, 0 };
     c->header_bytes = 0;
     c->in_trailers = false;
@@ -475,6 +476,7 @@ static void h1_stream_done(pf_stream *s)
         pf_sock_close(&c->dc->sock);
         return;
     }
+    pf_dconn_set_idle(c->dc, true);
     /* Inside llhttp_execute, on_message_complete continues the parse itself. */
     if (!c->in_execute)
         pf_worker_defer(c->w, &c->resume);
@@ -538,6 +540,25 @@ static void h1_drain(void *ctx)
     }
 }
 
+/* The connection's timer: the one stream's timeouts (proxy/hcm_timeout.c). */
+static uint64_t h1_sweep(void *ctx, uint64_t now)
+{
+    h1conn *c = ctx;
+    pf_stream *s = c->stream;
+    if (c->dead || !s)
+        return UINT64_MAX;
+    uint64_t due = hcm_stream_deadline(s);
+    if (due > now)
+        return due;
+    /* A reply before the request headers ended cannot keep the connection:
+     * the rest of the request would be read as the next one. */
+    if (!s->req_headers_done)
+        c->close_after = true;
+    hcm_stream_expire(s, now);
+    /* Still here (a filter holds the reply): look again at its deadline. */
+    return c->stream && !c->dead ? hcm_stream_deadline(c->stream) : UINT64_MAX;
+}
+
 static void h1_abort(void *ctx)
 {
     h1conn *c = ctx;
@@ -558,4 +579,5 @@ const pf_codec_vtbl h1_server_codec = {
     .on_close = h1_on_close,
     .drain = h1_drain,
     .abort = h1_abort,
+    .sweep = h1_sweep,
 };

@@ -45,6 +45,7 @@ h2stream *h2__stream_new(h2conn *c, int32_t id)
     s->downstream_remote = &c->dc->peer;
     s->downstream_local = &c->dc->local;
     s->protocol = PF_STR("HTTP/2");
+    hcm_stream_started(s, c->dc);
     pf_queue_insert_tail(&c->streams, &h->link);
     c->n_streams++;
     c->opened++;
@@ -411,7 +412,7 @@ int h2__send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *fram
         left -= n;
     }
     c->outbound_data_frames++;
-    h->last_active_ms = uv_now(&c->w->loop);
+    h2__stream_activity(h);
     return 0;
 }
 

@@ -29,6 +29,12 @@ pf_str hcm_date(pf_worker *w)
     return (pf_str){ buf, strlen(buf) };
 }
 
+/* Data moved on s: the stream idle timeout restarts (a store, no timer). */
+static inline void stream_touch(pf_stream *s)
+{
+    s->last_active_ms = uv_now(&s->w->loop);
+}
+
 static void access_log(pf_stream *s)
 {
     if (pf_log_level > PF_LOG_DEBUG)
@@ -179,6 +185,7 @@ void hcm_local_reply(pf_stream *s, int status, const char *body, uint32_t flags)
 
 void hcm_encode_headers(pf_stream *s, bool end)
 {
+    stream_touch(s);
     if (s->internal) {
         s->resp_headers_sent = true;
         s->codec->encode_headers(s, end);
@@ -211,6 +218,7 @@ void hcm_encode_headers(pf_stream *s, bool end)
 
 void hcm_encode_data(pf_stream *s, const char *p, size_t n, bool end)
 {
+    stream_touch(s);
     s->bytes_sent += n;
     if (s->fc) {
         pf_filter_encode_data(s->fc, p, n, end);
@@ -225,6 +233,7 @@ void hcm_encode_data(pf_stream *s, const char *p, size_t n, bool end)
 
 void hcm_encode_trailers(pf_stream *s)
 {
+    stream_touch(s);
     pf_hdrs_strip_hop_by_hop(&s->resp_trailers);
     if (s->fc) {
         pf_filter_encode_trailers(s->fc);
@@ -429,6 +438,7 @@ void hcm__request_trailers(pf_stream *s)
 
 void hcm_on_request_headers(pf_stream *s, bool end)
 {
+    stream_touch(s);
     if (end)
         mark_request_end(s);
     if (s->hcm->n_filters > 1) {
@@ -436,6 +446,7 @@ void hcm_on_request_headers(pf_stream *s, bool end)
          * route is chosen now (per-route filter configs) and acted on when
          * the request reaches the router. */
         route_outcome o = route_action_select(s);
+        hcm__route_timeouts(s);
         if (!pf_hdrs_get_lit(&s->req_hdrs, "x-forwarded-proto"))
             pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-forwarded-proto"), s->scheme);
         add_request_id(s);
@@ -446,11 +457,14 @@ void hcm_on_request_headers(pf_stream *s, bool end)
         route_request(s, end, o);
         return;
     }
-    route_request(s, end, route_action_select(s));
+    route_outcome o = route_action_select(s);
+    hcm__route_timeouts(s);
+    route_request(s, end, o);
 }
 
 void hcm_on_request_data(pf_stream *s, const char *p, size_t n)
 {
+    stream_touch(s);
     if (s->fc) {
         pf_filter_decode_data(s->fc, p, n, false);
         return;
@@ -460,6 +474,7 @@ void hcm_on_request_data(pf_stream *s, const char *p, size_t n)
 
 void hcm_on_request_trailers(pf_stream *s)
 {
+    stream_touch(s);
     mark_request_end(s);
     if (s->fc) {
         pf_filter_decode_trailers(s->fc);
@@ -470,6 +485,7 @@ void hcm_on_request_trailers(pf_stream *s)
 
 void hcm_on_request_end(pf_stream *s)
 {
+    stream_touch(s);
     mark_request_end(s);
     if (s->fc) {
         pf_filter_decode_data(s->fc, NULL, 0, true);

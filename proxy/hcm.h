@@ -51,6 +51,25 @@ void hcm__reply_unfiltered(pf_stream *s, int status, const char *body);
 /* Completes s->resp_hdrs of a filter's local reply (content-length, date). */
 void hcm__prepare_filter_reply(pf_stream *s, size_t blen);
 
+/* ---- stream timeouts (proxy/hcm_timeout.c) ----
+ * stream_idle_timeout (or the route's idle_timeout), request_timeout,
+ * request_headers_timeout and max_stream_duration, as Envoy's connection
+ * manager applies them to HTTP/1.1 and HTTP/2 streams alike.  Data moving
+ * only stores s->last_active_ms; the connection's timer (proxy/downstream.h)
+ * asks the codec to sweep its streams when a deadline may have passed. */
+
+struct pf_dconn;
+/* The codec made s (s->hcm set) on connection dc: arms its timeouts. */
+void hcm_stream_started(pf_stream *s, struct pf_dconn *dc);
+/* The earliest deadline of s's timeouts (loop ms); UINT64_MAX for none. */
+uint64_t hcm_stream_deadline(const pf_stream *s);
+/* Acts on the timeout of s that passed at now (none: nothing): answers 408
+ * (504 once the request was complete) or resets s if the response started,
+ * counting Envoy's stat.  s may be gone afterwards. */
+void hcm_stream_expire(pf_stream *s, uint64_t now);
+/* The route is chosen: its idle_timeout replaces stream_idle_timeout. */
+void hcm__route_timeouts(pf_stream *s);
+
 /* Formats an IMF-fixdate for the `date` header, cached per second. */
 pf_str hcm_date(struct pf_worker *w);
 

@@ -102,6 +102,10 @@ static void register_listener(stats_store *st, const cfg_listener *l, const cfg_
     ls->rq_idle_timeout = reg(st, stats_counter, p, "downstream_rq_idle_timeout");
     ls->rq_too_many_premature_resets =
         reg(st, stats_counter, p, "downstream_rq_too_many_premature_resets");
+    ls->rq_header_timeout = reg(st, stats_counter, p, "downstream_rq_header_timeout");
+    ls->rq_max_duration_reached = reg(st, stats_counter, p, "downstream_rq_max_duration_reached");
+    ls->cx_idle_timeout = reg(st, stats_counter, p, "downstream_cx_idle_timeout");
+    ls->cx_max_duration_reached = reg(st, stats_counter, p, "downstream_cx_max_duration_reached");
 }
 
 /* http2.*: Envoy roots the downstream HTTP/2 codec stats there. */

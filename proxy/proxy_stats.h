@@ -38,6 +38,8 @@ typedef struct pf_listener_stats {
     stat_id no_route, upstream_rq_header_size_431;
     /* HTTP/2 downstream (proxy/h2_server.c) */
     stat_id cx_http2_total, rq_http2_total, rq_idle_timeout, rq_too_many_premature_resets;
+    /* connection manager timeouts (proxy/hcm_timeout.c, proxy/downstream.c) */
+    stat_id rq_header_timeout, rq_max_duration_reached, cx_idle_timeout, cx_max_duration_reached;
     /* http.<stat_prefix>.lua[.<lua stat_prefix>].errors per http filter index
      * (filters/lua); owned by ps->chains, NULL without Lua filters */
     stat_id *filter_errors;

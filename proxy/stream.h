@@ -102,6 +102,10 @@ struct pf_stream {
     bool req_paused_by_upstream;    /* we paused the request body (upstream full) */
     uint32_t response_flags;
     uint64_t start_ms, upstream_start_ms;
+    /* connection manager timeouts (proxy/hcm_timeout.c) */
+    struct pf_dconn *dconn;         /* the downstream connection; NULL for internal streams */
+    uint64_t last_active_ms;        /* loop time of the last header/data/trailers either way */
+    uint64_t idle_timeout_ms;       /* stream_idle_timeout, or the route's idle_timeout */
     uint64_t start_ns, upstream_start_ns;   /* uv_hrtime(), for latency histograms */
     uint64_t connect_deadline_ms, route_deadline_ms;   /* 0: not armed */
     uint64_t try_deadline_ms, retry_at_ms;  /* per_try_timeout; a scheduled retry */
