@@ -122,7 +122,20 @@ static int on_header_value_complete(llhttp_t *p)
     }
     pf_str value = c->value.p ? c->value : PF_STR("");
     pf_hdrs *h = c->in_trailers ? &s->req_trailers : &s->req_hdrs;
-    int rc = pf_hdrs_add(h, &s->arena, c->field, value);
+    int rc = 0;
+    switch (hcm_check_header(s, h, c->field)) {
+    case HCM_HDR_ADD:
+        rc = pf_hdrs_add(h, &s->arena, c->field, value);
+        break;
+    case HCM_HDR_DROP:
+        break;
+    case HCM_HDR_REJECT:
+        c->error_status = 400;
+        return HPE_USER;
+    case HCM_HDR_TOO_MANY:
+        c->error_status = 431;
+        return HPE_USER;
+    }
     c->field = c->value = (pf_str){ NULL, 0 };
     return rc ? HPE_USER : 0;
 }
@@ -332,11 +345,17 @@ static void conn_error(h1conn *c, int status)
     stats_inc(c->w->stats, c->ls->cx_protocol_error);
     const char *reason = pf_http_reason(status);
     pf_str date = hcm_date(c->w);
+    pf_str server = hcm_server_name(c->dc->hcm, false);
     char buf[512];
     int len = snprintf(buf, sizeof buf,
                        "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n"
-                       "date: %.*s\r\nserver: envoy\r\nconnection: close\r\n\r\n%s",
-                       status, reason, strlen(reason), (int)date.n, date.p, reason);
+                       "date: %.*s\r\n%s%.*s%sconnection: close\r\n\r\n%s",
+                       status, reason, strlen(reason), (int)date.n, date.p,
+                       server.p ? "server: " : "", (int)server.n, server.p ? server.p : "",
+                       server.p ? "\r\n" : "", reason);
+    if (len < 0 || (size_t)len >= sizeof buf)
+        len = snprintf(buf, sizeof buf, "HTTP/1.1 %d %s\r\ncontent-length: 0\r\n"
+                       "connection: close\r\n\r\n", status, reason);
     pf_sock_write(&c->dc->sock, buf, (size_t)len);
     c->dead = true;
     pf_sock_close(&c->dc->sock);

@@ -149,10 +149,19 @@ int h2__on_header(h2stream *h, const nghttp2_frame *frame, const uint8_t *name, 
             rc = pf_arena_append(&s->arena, &h->cookie, (const char *)value, valuelen);
         return rc ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
     }
+    pf_hdrs *into = trailers ? &s->req_trailers : &s->req_hdrs;
+    switch (hcm_check_header(s, into, (pf_str){ (const char *)name, namelen })) {
+    case HCM_HDR_ADD:
+        break;
+    case HCM_HDR_DROP:
+        return 0;
+    default:
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* Envoy resets the stream */
+    }
     pf_str n, v;
     if (pf_arena_dup(&s->arena, &n, (const char *)name, namelen) ||
         pf_arena_dup(&s->arena, &v, (const char *)value, valuelen) ||
-        pf_hdrs_add(trailers ? &s->req_trailers : &s->req_hdrs, &s->arena, n, v))
+        pf_hdrs_add(into, &s->arena, n, v))
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     return 0;
 }
