@@ -393,8 +393,8 @@ static void add_request_id(pf_stream *s)
 static void prepare_upstream_request(pf_stream *s)
 {
     const cfg_route *r = s->route;
-    if (!pf_hdrs_get_lit(&s->req_hdrs, "x-forwarded-proto"))
-        pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-forwarded-proto"), s->scheme);
+    if (!s->fc)                     /* with filters: done before them */
+        hcm__client_address_headers(s);
     add_request_id(s);
     route_action_apply_request(s);
     pf_hdrs_remove_lit(&s->req_hdrs, "x-envoy-expected-rq-timeout-ms");
@@ -469,10 +469,9 @@ void hcm_on_request_headers(pf_stream *s, bool end)
          * the request reaches the router. */
         route_outcome o = route_action_select(s);
         hcm__route_timeouts(s);
-        if (!pf_hdrs_get_lit(&s->req_hdrs, "x-forwarded-proto"))
-            pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-forwarded-proto"), s->scheme);
-        add_request_id(s);
         if ((s->fc = pf_filter_chain_new(s)) != NULL) {
+            hcm__client_address_headers(s);
+            add_request_id(s);
             pf_filter_decode_headers(s->fc, end);
             return;
         }
