@@ -409,6 +409,10 @@ static void h1_encode_headers(pf_stream *s, bool end)
         }
     }
     c->resp_drop_body = no_body;
+    /* Envoy: a response that starts before the request is complete ends an
+     * HTTP/1 connection (the rest of the request is not waited for). */
+    if (!s->req_end)
+        c->close_after = true;
     if (c->close_after || c->w->draining) {
         c->close_after = true;
         pf_sock_write(&c->dc->sock, "connection: close\r\n", 19);
