@@ -63,10 +63,11 @@ typedef enum hcm_hdr_verdict {
 } hcm_hdr_verdict;
 hcm_hdr_verdict hcm_check_header(const pf_stream *s, const pf_hdrs *into, pf_str name);
 
-/* x-forwarded-for, x-forwarded-proto, x-envoy-external-address and
- * x-envoy-internal per use_remote_address / xff_num_trusted_hops
- * (proxy/hcm_xff.c). */
-void hcm__client_address_headers(pf_stream *s);
+/* The connection manager's request headers: x-forwarded-for,
+ * x-forwarded-proto, x-envoy-external-address, x-envoy-internal
+ * (use_remote_address, xff_num_trusted_hops) and add_user_agent's
+ * (proxy/hcm_request_headers.c).  Once per request. */
+void hcm__request_headers(pf_stream *s);
 
 /* ---- stream timeouts (proxy/hcm_timeout.c) ----
  * stream_idle_timeout (or the route's idle_timeout), request_timeout,

@@ -174,6 +174,43 @@ class HcmOptionsTest(ClassProxyTestCase):
         self.assertEqual(seen(r, "x-envoy-external-address"), ["127.0.0.1"])
 
 
+class AddUserAgentTest(ProxyTestCase):
+    """add_user_agent takes its values from --service-cluster / --service-node."""
+
+    def setUp(self):
+        super().setUp()
+        self.up = pftest.Upstream("up")
+        self.addCleanup(self.up.close)
+
+    def start(self, extra_args):
+        port, admin = free_port(), free_port()
+        cfg = bootstrap([hcm_listener("ua", port, [route(match_prefix("/"), "up")],
+                                      add_user_agent=True)],
+                        [cluster("up", [self.up.port])], admin)
+        self.start_proxy(cfg, extra_args=extra_args)
+        return port
+
+    def test_service_cluster_and_node(self):
+        port = self.start(["--service-cluster", "edge-cluster", "--service-node", "node-1"])
+        with HttpConn(port) as c:
+            r = c.get("/x")
+            self.assertEqual(seen(r, "user-agent"), ["edge-cluster"])
+            self.assertEqual(seen(r, "x-envoy-downstream-service-cluster"), ["edge-cluster"])
+            self.assertEqual(seen(r, "x-envoy-downstream-service-node"), ["node-1"])
+            r = c.get("/x", headers=[("User-Agent", "curl/8"),
+                                     ("x-envoy-downstream-service-cluster", "spoofed")])
+            self.assertEqual(seen(r, "user-agent"), ["curl/8"])
+            self.assertEqual(seen(r, "x-envoy-downstream-service-cluster"), ["edge-cluster"])
+
+    def test_without_service_cluster_values_are_empty(self):
+        port = self.start([])
+        with HttpConn(port) as c:
+            r = c.get("/x", headers=[("User-Agent", "curl/8")])
+            self.assertEqual(seen(r, "user-agent"), ["curl/8"])
+            self.assertEqual(seen(r, "x-envoy-downstream-service-cluster"), [""])
+            self.assertEqual(seen(r, "x-envoy-downstream-service-node"), [])
+
+
 HCM_LINE = "          stat_prefix: ingress_http\n"
 
 

@@ -1,7 +1,8 @@
-/* The connection manager's client-address headers (Envoy's
- * ConnectionManagerUtility::mutateRequestHeaders, the part that needs
- * use_remote_address / xff_num_trusted_hops):
+/* The connection manager's own request headers (Envoy's
+ * ConnectionManagerUtility::mutateRequestHeaders, the parts we do), applied
+ * once per request before the HTTP filters:
  *
+ *   x-envoy-internal from the client is always removed.
  *   use_remote_address: true
  *     the trusted client address is the xff_num_trusted_hops-th address
  *     from the right of the incoming x-forwarded-for (when N > 0 and it is
@@ -14,10 +15,15 @@
  *     x-envoy-internal: true; any other is an edge request and gets
  *     x-envoy-external-address: <trusted client address>.
  *   use_remote_address: false (default)
- *     x-forwarded-for passes untouched.
+ *     x-forwarded-for passes untouched; x-forwarded-proto is added if absent.
+ *   add_user_agent: true
+ *     x-envoy-downstream-service-cluster: <--service-cluster>, user-agent:
+ *     <--service-cluster> when absent or empty, and
+ *     x-envoy-downstream-service-node: <--service-node> when one was given.
+ *     As Envoy, the values are set even when --service-cluster is empty.
  *
- * x-envoy-internal from the client is always removed.  Not done (yet):
- * cleaning the other x-envoy-* request headers of external requests. */
+ * Not done (yet): removing the other x-envoy-* request headers of external
+ * requests (Envoy's cleanInternalHeaders). */
 #include "proxy/hcm.h"
 
 #include <arpa/inet.h>
@@ -25,6 +31,7 @@
 #include <string.h>
 
 #include "proxy/addr.h"
+#include "proxy/local_info.h"
 #include "proxy/sock.h"
 
 typedef struct xff_addr {
@@ -126,15 +133,26 @@ static void append_xff(pf_stream *s, pf_hdr *xff, const struct sockaddr_storage 
     xff->value = (pf_str){ v, n + 2 + k };
 }
 
-void hcm__client_address_headers(pf_stream *s)
+static void add_user_agent(pf_stream *s)
+{
+    pf_str cluster = pf_local_service_cluster(), node = pf_local_service_node();
+    pf_hdrs_remove_lit(&s->req_hdrs, "x-envoy-downstream-service-cluster");
+    pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-envoy-downstream-service-cluster"), cluster);
+    pf_hdr *ua = pf_hdrs_get_lit(&s->req_hdrs, "user-agent");
+    if (!ua)
+        pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("user-agent"), cluster);
+    else if (ua->value.n == 0)
+        ua->value = cluster;
+    if (node.n) {
+        pf_hdrs_remove_lit(&s->req_hdrs, "x-envoy-downstream-service-node");
+        pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-envoy-downstream-service-node"), node);
+    }
+}
+
+/* use_remote_address: true (see the top of the file). */
+static void remote_address_headers(pf_stream *s)
 {
     const cfg_hcm_options *o = &s->hcm->opts;
-    pf_hdrs_remove_lit(&s->req_hdrs, "x-envoy-internal");
-    if (!o->use_remote_address || !s->downstream_remote) {
-        if (!pf_hdrs_get_lit(&s->req_hdrs, "x-forwarded-proto"))
-            pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-forwarded-proto"), s->scheme);
-        return;
-    }
     pf_hdr *xff = pf_hdrs_get_lit(&s->req_hdrs, "x-forwarded-for");
     bool trusted_checks = xff == NULL;
     xff_addr client = { .ok = false };
@@ -158,4 +176,16 @@ void hcm__client_address_headers(pf_stream *s)
     else if (client.ok)
         pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-envoy-external-address"),
                     arena_text(s, client.text));
+}
+
+void hcm__request_headers(pf_stream *s)
+{
+    const cfg_hcm_options *o = &s->hcm->opts;
+    pf_hdrs_remove_lit(&s->req_hdrs, "x-envoy-internal");
+    if (o->use_remote_address && s->downstream_remote)
+        remote_address_headers(s);
+    else if (!pf_hdrs_get_lit(&s->req_hdrs, "x-forwarded-proto"))
+        pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-forwarded-proto"), s->scheme);
+    if (o->add_user_agent)
+        add_user_agent(s);
 }
