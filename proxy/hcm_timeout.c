@@ -53,6 +53,7 @@ void hcm_stream_expire(pf_stream *s, uint64_t now)
     const pf_listener_stats *ls = &s->w->ps->chains[s->hcm->index];
     stat_id st;
     const char *body;
+    uint32_t flags = 0;
     if (o->request_headers_timeout_ms && !s->req_headers_done &&
         now >= s->start_ms + o->request_headers_timeout_ms) {
         st = ls->rq_header_timeout;
@@ -67,6 +68,7 @@ void hcm_stream_expire(pf_stream *s, uint64_t now)
     } else if (s->idle_timeout_ms && now >= s->last_active_ms + s->idle_timeout_ms) {
         st = ls->rq_idle_timeout;
         body = "stream timeout";
+        flags = PF_RF_SI;
     } else {
         return;
     }
@@ -74,5 +76,5 @@ void hcm_stream_expire(pf_stream *s, uint64_t now)
     /* Envoy's maybeRequestTimeoutCode: 504 once the whole request was
      * received (the client may reuse an HTTP/1.1 connection), else 408.
      * After the response started the local reply becomes a reset. */
-    hcm_local_reply(s, s->req_end ? 504 : 408, body, 0);
+    hcm_local_reply(s, s->req_end ? 504 : 408, body, flags);
 }

@@ -60,6 +60,7 @@ enum {
     PF_RF_NC = 1 << 9,  /* no cluster found (cluster_header named none) */
     PF_RF_URX = 1 << 10, /* upstream retry limit exceeded */
     PF_RF_UO = 1 << 11, /* upstream overflow (circuit breaker) */
+    PF_RF_SI = 1 << 12, /* stream idle timeout (proxy/hcm_timeout.c) */
 };
 
 struct pf_stream {

@@ -4,11 +4,13 @@ idle_timeout, request_timeout, request_headers_timeout, and
 common_http_protocol_options idle_timeout, max_stream_duration and
 max_connection_duration, with Envoy's status codes, bodies and stats."""
 
+import os
 import time
 
 import pftest
 from pftest import (TF, ClassProxyTestCase, HttpConn, bootstrap, build_request, cluster,
                     free_port, http_get, listener, match_prefix, route, vhost, wait_until)
+from test_access_log import file_log
 from test_http2 import H2Client
 
 
@@ -39,6 +41,7 @@ class HcmTimeoutsTest(ClassProxyTestCase):
     def setup_upstreams(cls):
         cls.up = cls.add_upstream("up")
         cls.ports = {n: free_port() for n in cls.NAMES}
+        cls.log_path = os.path.join(pftest.tmpdir("alog"), "idle.log")
 
     @classmethod
     def make_config(cls):
@@ -48,7 +51,9 @@ class HcmTimeoutsTest(ClassProxyTestCase):
             hcm_listener("main", cls.port, fwd),
             hcm_listener("idle", p["idle"], [
                 route(match_prefix("/noidle"), "up", idle_timeout="0s"),
-                route(match_prefix("/"), "up")], stream_idle_timeout="0.3s"),
+                route(match_prefix("/"), "up")], stream_idle_timeout="0.3s",
+                access_log=[file_log(cls.log_path, {
+                    "text_format": "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS%\n"})]),
             hcm_listener("ridle", p["ridle"], [
                 route(match_prefix("/short"), "up", idle_timeout="0.3s"),
                 route(match_prefix("/"), "up")]),
@@ -94,6 +99,9 @@ class HcmTimeoutsTest(ClassProxyTestCase):
             self.assertEqual((r.status, r.body), (504, b"stream timeout"), r)
             self.assertEqual(c.get("/x").status, 200)
         self.assert_took(dt, 0.3)
+        # Envoy's response flag SI in the access log
+        wait_until(lambda: os.path.exists(self.log_path) and
+                   "/x?delay=3 504 SI\n" in open(self.log_path).read(), 5 * TF)
 
     def test_h1_stream_idle_not_hit_while_data_moves(self):
         with HttpConn(self.ports["idle"]) as c:
