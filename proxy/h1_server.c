@@ -128,8 +128,10 @@ static int on_header_value_complete(llhttp_t *p)
         rc = pf_hdrs_add(h, &s->arena, c->field, value);
         break;
     case HCM_HDR_DROP:
+        stats_inc(c->w->stats, c->w->ps->http1_hdrs.dropped_underscores);
         break;
     case HCM_HDR_REJECT:
+        stats_inc(c->w->stats, c->w->ps->http1_hdrs.rejected_underscores);
         c->error_status = 400;
         return HPE_USER;
     case HCM_HDR_TOO_MANY:

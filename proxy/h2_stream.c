@@ -154,9 +154,13 @@ int h2__on_header(h2stream *h, const nghttp2_frame *frame, const uint8_t *name, 
     case HCM_HDR_ADD:
         break;
     case HCM_HDR_DROP:
+        stats_inc(c->w->stats, c->w->ps->http2_hdrs.dropped_underscores);
         return 0;
-    default:
+    case HCM_HDR_REJECT:
+        stats_inc(c->w->stats, c->w->ps->http2_hdrs.rejected_underscores);
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* Envoy resets the stream */
+    case HCM_HDR_TOO_MANY:
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     pf_str n, v;
     if (pf_arena_dup(&s->arena, &n, (const char *)name, namelen) ||

@@ -86,6 +86,12 @@ typedef struct pf_http2_stats {
     stat_id streams_active;     /* gauge */
 } pf_http2_stats;
 
+/* headers_with_underscores_action outcomes, rooted per codec as Envoy's
+ * http1.* / http2.* (counted by the downstream codecs). */
+typedef struct pf_codec_hdr_stats {
+    stat_id dropped_underscores, rejected_underscores;
+} pf_codec_hdr_stats;
+
 typedef struct pf_proxy_stats {
     /* [cfg->n_listeners]: listener.* ids, with the http.* ids of the
      * listener's first filter chain (for code that only knows the listener). */
@@ -94,6 +100,7 @@ typedef struct pf_proxy_stats {
     pf_cluster_stats *clusters;     /* [cfg->n_clusters] */
     pf_server_stats server;
     pf_http2_stats http2;
+    pf_codec_hdr_stats http1_hdrs, http2_hdrs;
     size_t n_chains;
     bool has_lua;
     stat_id lua_memory;             /* gauge lua.memory_allocated_bytes (when has_lua) */

@@ -11,6 +11,7 @@ import pftest
 from pftest import (ClassProxyTestCase, HttpConn, ProxyTestCase, bootstrap, cluster, direct,
                     free_port, listener, match_prefix, route, run_binary, vhost)
 from test_config_errors import base, line_of
+from test_hcm_timeouts import stat
 from test_http2 import H2Client
 
 
@@ -103,15 +104,29 @@ class HcmOptionsTest(ClassProxyTestCase):
         self.assertEqual(seen(r, "x_under"), ["1"])
 
     def test_underscores_reject_request(self):
+        before = stat(self.admin_port, "http1.requests_rejected_with_underscores_in_headers")
         r = self.get("rej", "/x", [("x_under", "1")])
         self.assertEqual(r.status, 400, r)
         self.assertEqual(self.get("rej", "/x", [("x-dash", "1")]).status, 200)
+        self.assertEqual(stat(self.admin_port, "http1.requests_rejected_with_underscores_in_headers"),
+                         before + 1)
+
+    def test_underscores_reject_request_h2_resets(self):
+        c = H2Client(self.ports["rej"])
+        try:
+            sid = c.request("/x", headers=[("x_under", "1")])
+            self.assertIsNotNone(c.wait_response(sid).get("reset"))
+        finally:
+            c.close()
 
     def test_underscores_drop_header(self):
+        before = stat(self.admin_port, "http1.dropped_headers_with_underscores")
         r = self.get("drop", "/x", [("x_under", "1"), ("x-dash", "2")])
         self.assertEqual(r.status, 200, r)
         self.assertEqual(seen(r, "x_under"), [])
         self.assertEqual(seen(r, "x-dash"), ["2"])
+        self.assertEqual(stat(self.admin_port, "http1.dropped_headers_with_underscores"),
+                         before + 1)
 
     # ---- server_name, server_header_transformation ----
 
