@@ -41,6 +41,10 @@ typedef struct cfg_hcm_options {
     uint64_t idle_timeout_ms;               /* connection without streams; default 1 h */
     uint64_t max_connection_duration_ms;    /* then drain; default off */
     uint64_t max_stream_duration_ms;        /* default off */
+    /* Accepted for compatibility, not used yet: our HTTP/2 drain is a single
+     * GOAWAY (last stream id) rather than Envoy's notice + drain_timeout +
+     * GOAWAY, and a close flushes the output then closes without waiting
+     * delayed_close_timeout for the peer. */
     uint64_t drain_timeout_ms;              /* default 5 s */
     uint64_t delayed_close_timeout_ms;      /* default 1 s */
     uint32_t max_headers_count;             /* default 100; more: 431 */
