@@ -575,10 +575,8 @@ static uint64_t h1_sweep(void *ctx, uint64_t now)
     uint64_t due = hcm_stream_deadline(s);
     if (due > now)
         return due;
-    /* A reply before the request headers ended cannot keep the connection:
-     * the rest of the request would be read as the next one. */
-    if (!s->req_headers_done)
-        c->close_after = true;
+    /* The reply closes the connection if the request was still arriving
+     * (h1_encode_headers). */
     hcm_stream_expire(s, now);
     /* Still here (a filter holds the reply): look again at its deadline. */
     return c->stream && !c->dead ? hcm_stream_deadline(c->stream) : UINT64_MAX;
