@@ -1,9 +1,12 @@
 /* /config_dump: the loaded bootstrap rendered back as Envoy's
- * BootstrapConfigDump (what pilotfish understood, defaults filled in). */
+ * BootstrapConfigDump (what pilotfish understood, defaults filled in), and
+ * with dynamic_resources the clusters / listeners from the CDS / LDS files as
+ * Envoy's ClustersConfigDump / ListenersConfigDump dynamic entries. */
 #include <stdio.h>
 #include <string.h>
 
 #include "admin/admin_http.h"
+#include "config/dynamic_config.h"
 #include "config/runtime_config.h"
 #include "config/tls_config.h"
 #include "proxy/server.h"
@@ -250,9 +253,87 @@ static void runtime_json(sbuf *b, const cfg_runtime *rt)
     sbuf_puts(b, "]}");
 }
 
+static void config_source_json(sbuf *b, const cfg_xds_source *src)
+{
+    sbuf_puts(b, "{\"resource_api_version\":\"V3\",\"path_config_source\":{\"path\":");
+    admin_json_str(b, src->path);
+    if (src->watched_dir) {
+        sbuf_puts(b, ",\"watched_directory\":{\"path\":");
+        admin_json_str(b, src->watched_dir);
+        sbuf_puts(b, "}");
+    }
+    sbuf_puts(b, "}}");
+}
+
+static void dynamic_json(sbuf *b, const cfg_dynamic *d)
+{
+    if (d->node_id || d->node_cluster) {
+        sbuf_puts(b, ",\"node\":{\"id\":");
+        admin_json_str(b, d->node_id ? d->node_id : "");
+        sbuf_puts(b, ",\"cluster\":");
+        admin_json_str(b, d->node_cluster ? d->node_cluster : "");
+        sbuf_puts(b, "}");
+    }
+    if (!d->cds.set && !d->lds.set)
+        return;
+    sbuf_puts(b, ",\"dynamic_resources\":{");
+    if (d->cds.set) {
+        sbuf_puts(b, "\"cds_config\":");
+        config_source_json(b, &d->cds);
+    }
+    if (d->lds.set) {
+        sbuf_puts(b, d->cds.set ? ",\"lds_config\":" : "\"lds_config\":");
+        config_source_json(b, &d->lds);
+    }
+    sbuf_puts(b, "}");
+}
+
+/* The CDS / LDS files' resources, with the version_info in use. */
+static void dynamic_dumps(sbuf *b, const cfg_bootstrap *cfg)
+{
+    const cfg_dynamic *d = cfg->dynamic;
+    const char *cv = d->cds.version_info ? d->cds.version_info : "";
+    const char *lv = d->lds.version_info ? d->lds.version_info : "";
+    if (d->cds.set) {
+        sbuf_puts(b, ",{\"@type\":\"type.googleapis.com/envoy.admin.v3.ClustersConfigDump\","
+                     "\"version_info\":");
+        admin_json_str(b, cv);
+        sbuf_puts(b, ",\"dynamic_active_clusters\":[");
+        for (size_t i = 0; i < d->cds.n; i++) {
+            sbuf_puts(b, i ? ",{\"version_info\":" : "{\"version_info\":");
+            admin_json_str(b, cv);
+            sbuf_puts(b, ",\"cluster\":");
+            cluster_json(b, &cfg->clusters[d->cds.first + i]);
+            sbuf_puts(b, "}");
+        }
+        sbuf_puts(b, "]}");
+    }
+    if (d->lds.set) {
+        sbuf_puts(b, ",{\"@type\":\"type.googleapis.com/envoy.admin.v3.ListenersConfigDump\","
+                     "\"version_info\":");
+        admin_json_str(b, lv);
+        sbuf_puts(b, ",\"dynamic_listeners\":[");
+        for (size_t i = 0; i < d->lds.n; i++) {
+            const cfg_listener *l = &cfg->listeners[d->lds.first + i];
+            sbuf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+            admin_json_str(b, l->name);
+            sbuf_puts(b, ",\"active_state\":{\"version_info\":");
+            admin_json_str(b, lv);
+            sbuf_puts(b, ",\"listener\":");
+            listener_json(b, l);
+            sbuf_puts(b, "}}");
+        }
+        sbuf_puts(b, "]}");
+    }
+}
+
 void admin_h_config_dump(const admin_request *rq, admin_response *rs)
 {
     const cfg_bootstrap *cfg = rq->srv->cfg;
+    const cfg_dynamic *dyn = cfg->dynamic;
+    /* The bootstrap holds the static resources; the files' follow them. */
+    size_t n_listeners = dyn && dyn->lds.set ? dyn->lds.first : cfg->n_listeners;
+    size_t n_clusters = dyn && dyn->cds.set ? dyn->cds.first : cfg->n_clusters;
     sbuf *b = &rs->body;
     rs->content_type = ADMIN_CT_JSON;
     sbuf_puts(b, "{\"configs\":[{\"@type\":\"type.googleapis.com/envoy.admin.v3."
@@ -263,12 +344,12 @@ void admin_h_config_dump(const admin_request *rq, admin_response *rs)
         sbuf_puts(b, "},");
     }
     sbuf_puts(b, "\"static_resources\":{\"listeners\":[");
-    for (size_t i = 0; i < cfg->n_listeners; i++) {
+    for (size_t i = 0; i < n_listeners; i++) {
         sbuf_puts(b, i ? "," : "");
         listener_json(b, &cfg->listeners[i]);
     }
     sbuf_puts(b, "],\"clusters\":[");
-    for (size_t i = 0; i < cfg->n_clusters; i++) {
+    for (size_t i = 0; i < n_clusters; i++) {
         sbuf_puts(b, i ? "," : "");
         cluster_json(b, &cfg->clusters[i]);
     }
@@ -276,5 +357,10 @@ void admin_h_config_dump(const admin_request *rq, admin_response *rs)
     dur(b, cfg->stats.flush_interval_ms ? cfg->stats.flush_interval_ms : 5000);
     if (cfg->runtime)
         runtime_json(b, cfg->runtime);
-    sbuf_puts(b, "}}]}\n");
+    if (dyn)
+        dynamic_json(b, dyn);
+    sbuf_puts(b, "}}");
+    if (dyn)
+        dynamic_dumps(b, cfg);
+    sbuf_puts(b, "]}\n");
 }

@@ -9,6 +9,7 @@
 
 #include "admin/admin_http.h"
 #include "admin/stats_format.h"
+#include "proxy/breakers.h"
 #include "proxy/server.h"
 
 typedef struct bounds_ctx {
@@ -77,6 +78,7 @@ static void render(const admin_request *rq, admin_response *rs, int fmt)
         sbuf_puts(&rs->body, "stats are not available yet\n");
         return;
     }
+    pf_breakers_publish(srv);       /* global counters, not per-worker shards */
     bounds_ctx bc;
     bounds_init(&bc, srv);
     stats_format_opts o = {

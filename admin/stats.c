@@ -33,6 +33,10 @@ struct stats_store {
     bool *counter_lazy;         /* [n counters] hidden from output while zero */
     bool *gauge_used;           /* [n gauges] sticky: seen nonzero or set */
 
+    /* Text readouts: main thread only, so registered at any time. */
+    char **text_names, **text_values;   /* [n_text]; owned */
+    size_t n_text;
+
     hist_t *hist_prev;          /* [n_flushed] cumulative at the last flush */
     hist_t *hist_interval;      /* [n_flushed] last completed interval */
     size_t n_flushed;
@@ -189,6 +193,12 @@ void stats_store_free(stats_store *st)
         free(st->reg[k].names);
         free(st->reg[k].slots);
     }
+    for (size_t i = 0; i < st->n_text; i++) {
+        free(st->text_names[i]);
+        free(st->text_values[i]);
+    }
+    free(st->text_names);
+    free(st->text_values);
     free(st->counter_base);
     free(st->counter_lazy);
     free(st->gauge_used);
@@ -366,4 +376,47 @@ void stats_reset_counters(stats_store *st)
 {
     for (stat_id id = 0; id < st->reg[STAT_COUNTER].n; id++)
         st->counter_base[id] = counter_raw(st, id);
+}
+
+stat_id stats_text(stats_store *st, const char *name)
+{
+    for (size_t i = 0; i < st->n_text; i++)
+        if (strcmp(st->text_names[i], name) == 0)
+            return (stat_id)i;
+    char **n = realloc(st->text_names, (st->n_text + 1) * sizeof *n);
+    if (n)
+        st->text_names = n;
+    char **v = realloc(st->text_values, (st->n_text + 1) * sizeof *v);
+    if (v)
+        st->text_values = v;
+    char *copy = strdup(name), *empty = strdup("");
+    if (!n || !v || !copy || !empty)
+        oom();
+    st->text_names[st->n_text] = copy;
+    st->text_values[st->n_text] = empty;
+    return (stat_id)st->n_text++;
+}
+
+void stats_text_set(stats_store *st, stat_id id, const char *value)
+{
+    char *copy = strdup(value ? value : "");
+    if (!copy)
+        return;             /* keeps the old value */
+    free(st->text_values[id]);
+    st->text_values[id] = copy;
+}
+
+size_t stats_text_count(const stats_store *st)
+{
+    return st->n_text;
+}
+
+const char *stats_text_name(const stats_store *st, stat_id id)
+{
+    return st->text_names[id];
+}
+
+const char *stats_text_value(const stats_store *st, stat_id id)
+{
+    return st->text_values[id];
 }

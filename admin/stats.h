@@ -110,6 +110,16 @@ void stats_flush(stats_store *st);
 /* The last completed interval's histogram. */
 const hist_t *stats_hist_interval(const stats_store *st, stat_id id);
 
+/* Text readouts (Envoy's TextReadout, e.g. cluster_manager.cds.version_text):
+ * main thread only, registered at any time (workers never see them); the
+ * value starts "" and is copied on set.  Output lists them before counters
+ * and gauges (text and JSON; Prometheus omits them, as Envoy by default). */
+stat_id stats_text(stats_store *st, const char *name);
+void stats_text_set(stats_store *st, stat_id id, const char *value);
+size_t stats_text_count(const stats_store *st);
+const char *stats_text_name(const stats_store *st, stat_id id);
+const char *stats_text_value(const stats_store *st, stat_id id);
+
 /* /reset_counters: zeroes counters (not gauges, not histograms), as Envoy. */
 void stats_reset_counters(stats_store *st);
 

@@ -180,6 +180,58 @@ static int finish(sbuf *out, int rc)
     return rc;
 }
 
+/* ---- text readouts (text and JSON, before the scalars, as Envoy) ---- */
+
+static const stats_store *texts_sort_store;
+
+static int by_text_name(const void *a, const void *b)
+{
+    return strcmp(stats_text_name(texts_sort_store, *(const stat_id *)a),
+                  stats_text_name(texts_sort_store, *(const stat_id *)b));
+}
+
+/* The text readouts passing the filter (and ?usedonly: set to non-empty),
+ * sorted by name; *ids is the caller's to free. */
+static int select_texts(const stats_store *st, const stats_format_opts *o, stat_id **ids,
+                        size_t *n)
+{
+    matcher m;
+    int rc = matcher_init(&m, o ? o->filter : NULL, NULL, 0);
+    if (rc)
+        return rc;
+    size_t total = stats_text_count(st);
+    *n = 0;
+    if (!(*ids = calloc(total + 1, sizeof **ids))) {
+        matcher_free(&m);
+        return -ENOMEM;
+    }
+    for (stat_id id = 0; id < total; id++) {
+        if (o && o->used_only && !stats_text_value(st, id)[0])
+            continue;
+        if (matcher_ok(&m, stats_text_name(st, id)))
+            (*ids)[(*n)++] = id;
+    }
+    matcher_free(&m);
+    texts_sort_store = st;      /* admin runs on the main thread only */
+    qsort(*ids, *n, sizeof **ids, by_text_name);
+    return 0;
+}
+
+/* Envoy's Html::Utility::sanitize for text readout values. */
+static void put_html_escaped(sbuf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': sbuf_puts(b, "&amp;"); break;
+        case '<': sbuf_puts(b, "&lt;"); break;
+        case '>': sbuf_puts(b, "&gt;"); break;
+        case '"': sbuf_puts(b, "&quot;"); break;
+        case '\'': sbuf_puts(b, "&#39;"); break;
+        default: sbuf_putc(b, *s);
+        }
+    }
+}
+
 /* ---- Envoy text ---- */
 
 int stats_format_text(const stats_store *st, const stats_format_opts *o, sbuf *out,
@@ -189,6 +241,17 @@ int stats_format_text(const stats_store *st, const stats_format_opts *o, sbuf *o
     int rc = select_sorted(st, o, &sc, &hs, err, errlen);
     if (rc)
         return rc;
+    stat_id *tx;
+    size_t ntx;
+    if ((rc = select_texts(st, o, &tx, &ntx)) != 0)
+        goto out;
+    for (size_t i = 0; i < ntx; i++) {
+        sbuf_puts(out, stats_text_name(st, tx[i]));
+        sbuf_puts(out, ": \"");
+        put_html_escaped(out, stats_text_value(st, tx[i]));
+        sbuf_puts(out, "\"\n");
+    }
+    free(tx);
     for (size_t i = 0; i < sc.n; i++) {
         sbuf_puts(out, sc.v[i].name);
         sbuf_puts(out, ": ");
@@ -264,9 +327,21 @@ int stats_format_json(const stats_store *st, const stats_format_opts *o, sbuf *o
     int rc = select_sorted(st, o, &sc, &hs, err, errlen);
     if (rc)
         return rc;
+    stat_id *tx;
+    size_t ntx;
+    if ((rc = select_texts(st, o, &tx, &ntx)) != 0)
+        goto out;
     sbuf_puts(out, "{\"stats\":[");
-    for (size_t i = 0; i < sc.n; i++) {
+    for (size_t i = 0; i < ntx; i++) {
         sbuf_puts(out, i ? ",{\"name\":" : "{\"name\":");
+        json_string(out, stats_text_name(st, tx[i]));
+        sbuf_puts(out, ",\"value\":");
+        json_string(out, stats_text_value(st, tx[i]));
+        sbuf_putc(out, '}');
+    }
+    free(tx);
+    for (size_t i = 0; i < sc.n; i++) {
+        sbuf_puts(out, i || ntx ? ",{\"name\":" : "{\"name\":");
         json_string(out, sc.v[i].name);
         sbuf_puts(out, ",\"value\":");
         put_scalar_value(out, st, &sc.v[i]);
@@ -278,7 +353,7 @@ int stats_format_json(const stats_store *st, const stats_format_opts *o, sbuf *o
             rc = -ENOMEM;
             goto out;
         }
-        sbuf_puts(out, sc.n ? ",{\"histograms\":{\"supported_quantiles\":["
+        sbuf_puts(out, sc.n || ntx ? ",{\"histograms\":{\"supported_quantiles\":["
                             : "{\"histograms\":{\"supported_quantiles\":[");
         for (size_t j = 0; j < NQ; j++) {
             if (j)

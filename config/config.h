@@ -116,6 +116,11 @@ typedef struct cfg_cluster {
      * circuit_breakers, LB options (config/cluster_config.h); owned; set by the
      * loader (NULL in hand-built configs: defaults apply). */
     struct cfg_cluster_lb *lb;
+    /* From dynamic_resources.cds_config (config/dynamic_config.h).  The main
+     * thread may then replace endpoints, n_endpoints, dns_refresh_rate_ms and
+     * lb->endpoints / localities / overprovisioning_factor while running
+     * (proxy/xds_fs.c): workers must not read those fields. */
+    bool from_cds;
 } cfg_cluster;
 
 typedef struct cfg_stats_config {
@@ -138,11 +143,13 @@ typedef struct cfg_bootstrap {
     struct cfg_access_log *admin_access_logs;   /* admin.access_log(_path); owned */
     size_t n_admin_access_logs;
     struct cfg_runtime *runtime;        /* layered_runtime; owned; NULL when absent */
-    cfg_listener *listeners;
+    cfg_listener *listeners;            /* static_resources.listeners, then the LDS file's */
     size_t n_listeners;
     size_t n_hcms;                      /* filter chains over all listeners (cfg_hcm.index) */
-    cfg_cluster *clusters;
+    cfg_cluster *clusters;              /* static_resources.clusters, then the CDS file's */
     size_t n_clusters;
+    struct cfg_dynamic *dynamic;        /* node, dynamic_resources (config/dynamic_config.h);
+                                           owned; NULL when neither is set */
 } cfg_bootstrap;
 
 /* Load a bootstrap.  `path` may be NULL (then `overlay_yaml` alone is the

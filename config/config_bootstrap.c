@@ -2,6 +2,7 @@
  * cfg_free(). */
 #include "config/config_internal.h"
 #include "config/access_log_config.h"
+#include "config/dynamic_config.h"
 #include "config/filter_config.h"
 #include "config/runtime_config.h"
 #include "config/tls_config.h"
@@ -16,10 +17,10 @@
 #define HCM_NAME "envoy.filters.network.http_connection_manager"
 
 static const char *const boot_handled[] = {"admin", "static_resources", "layered_runtime",
-                                            "stats_config", "stats_flush_interval", NULL};
-static const char *const boot_ignored[] = {"node", NULL};
+                                            "stats_config", "stats_flush_interval", "node",
+                                            "dynamic_resources", NULL};
 static const char *const boot_unsupported[] = {
-    "node_context_params", "dynamic_resources", "cluster_manager", "hds_config",
+    "node_context_params", "cluster_manager", "hds_config",
     "flags_path", "stats_sinks", "deferred_stat_options",
     "stats_flush_on_admin", "watchdog", "watchdogs", "tracing",
     "overload_manager", "enable_dispatcher_stats", "header_prefix",
@@ -163,8 +164,12 @@ static int parse_filter_chain(cfg_ctx *c, const yn_node *fc, cfg_filter_chain *c
     const yn_node *filters = cfg_get(fc, "filters");
     if (!filters)
         return cfg_err(c, fc, "missing required field 'filters'");
-    size_t n, m = cfg_push(c, "filters");
-    if ((rc = cfg_expect_seq(c, filters, &n)) != 0)
+    /* Envoy's JSON-to-proto conversion takes one map where a repeated
+     * message is expected; the dynamic-config-fs example writes `filters:`
+     * that way.  Accepted here, the one list of messages users write so. */
+    bool single = filters->kind == YN_MAP;
+    size_t n = 1, m = cfg_push(c, "filters");
+    if (!single && (rc = cfg_expect_seq(c, filters, &n)) != 0)
         goto out;
     if (n == 0) {
         rc = cfg_err(c, filters, "must contain the %s filter", HCM_NAME);
@@ -177,8 +182,8 @@ static int parse_filter_chain(cfg_ctx *c, const yn_node *fc, cfg_filter_chain *c
         cfg_pop(c, mi);
         goto out;
     }
-    const yn_node *flt = filters->items[0];
-    size_t mi = cfg_push_idx(c, 0);
+    const yn_node *flt = single ? filters : filters->items[0];
+    size_t mi = single ? c->plen : cfg_push_idx(c, 0);
     char *name = NULL;
     if ((rc = cfg_check_map(c, flt, &ff)) == 0 &&
         (rc = cfg_get_str(c, flt, "name", true, &name)) == 0) {
@@ -252,7 +257,7 @@ static int check_chains(cfg_ctx *c, const yn_node *n, const cfg_listener *l)
     return 0;
 }
 
-static int parse_listener(cfg_ctx *c, const yn_node *n, size_t idx, cfg_listener *l)
+int cfg_parse_listener(cfg_ctx *c, const yn_node *n, size_t idx, cfg_listener *l)
 {
     static const cfg_fields f = {lst_handled, lst_ignored, lst_unsupported};
     int rc;
@@ -326,7 +331,7 @@ static int parse_listeners(cfg_ctx *c, const yn_node *seq)
     b->n_listeners = n;
     for (size_t i = 0; i < n; i++) {
         size_t m = cfg_push_idx(c, i);
-        rc = parse_listener(c, seq->items[i], i, &b->listeners[i]);
+        rc = cfg_parse_listener(c, seq->items[i], i, &b->listeners[i]);
         for (size_t j = 0; !rc && j < i; j++) {
             if (strcmp(b->listeners[j].name, b->listeners[i].name) == 0) {
                 const yn_node *nm = cfg_get(seq->items[i], "name");
@@ -379,7 +384,7 @@ static int parse_admin_logs(cfg_ctx *c, const yn_node *admin)
 
 static int parse_bootstrap(cfg_ctx *c, const yn_node *root)
 {
-    static const cfg_fields f = {boot_handled, boot_ignored, boot_unsupported};
+    static const cfg_fields f = {boot_handled, NULL, boot_unsupported};
     static const cfg_fields af = {admin_handled, admin_ignored, admin_unsupported};
     static const cfg_fields sf = {sr_handled, NULL, sr_unsupported};
     int rc;
@@ -406,23 +411,46 @@ static int parse_bootstrap(cfg_ctx *c, const yn_node *root)
         if (rc)
             return rc;
     }
+    if ((rc = cfg_parse_dynamic(c, root)) != 0)
+        return rc;
+    /* Clusters (static, then CDS) first so routes can be resolved to cluster
+     * indices; then listeners (static, then LDS). */
     const yn_node *sr = cfg_get(root, "static_resources");
-    if (!sr)
-        return 0;
     size_t m = cfg_push(c, "static_resources");
-    if ((rc = cfg_check_map(c, sr, &sf)) == 0) {
-        /* Clusters first so routes can be resolved to cluster indices. */
+    if (sr && (rc = cfg_check_map(c, sr, &sf)) == 0) {
         size_t m2 = cfg_push(c, "clusters");
         rc = cfg_parse_clusters(c, cfg_get(sr, "clusters"));
         cfg_pop(c, m2);
-        if (!rc) {
-            m2 = cfg_push(c, "listeners");
-            rc = parse_listeners(c, cfg_get(sr, "listeners"));
-            cfg_pop(c, m2);
-        }
     }
     cfg_pop(c, m);
-    return rc;
+    if (rc || (rc = cfg_load_cds(c, root)) != 0)
+        return rc;
+    if (sr) {
+        m = cfg_push(c, "static_resources");
+        size_t m2 = cfg_push(c, "listeners");
+        rc = parse_listeners(c, cfg_get(sr, "listeners"));
+        cfg_pop(c, m2);
+        cfg_pop(c, m);
+    }
+    return rc ? rc : cfg_load_lds(c, root);
+}
+
+void cfg_free_listener(cfg_listener *l)
+{
+    free(l->name);
+    free(l->address.address);
+    for (size_t j = 0; j < l->n_chains; j++) {
+        cfg_filter_chain *ch = &l->chains[j];
+        free(ch->name);
+        cfg_fcm_free(ch->match);
+        cfg_tls_server_free(ch->tls);
+        free(ch->hcm.stat_prefix);
+        cfg_free_route_config(&ch->hcm.route_config);
+        cfg_access_logs_free(ch->hcm.access_logs, ch->hcm.n_access_logs);
+        cfg_http_filters_free(ch->hcm.filters, ch->hcm.n_filters);
+        cfg_hcm_options_free(&ch->hcm.opts);
+    }
+    free(l->chains);
 }
 
 void cfg_free(cfg_bootstrap *b)
@@ -431,29 +459,15 @@ void cfg_free(cfg_bootstrap *b)
         return;
     free(b->admin.address);
     cfg_access_logs_free(b->admin_access_logs, b->n_admin_access_logs);
-    for (size_t i = 0; i < b->n_listeners; i++) {
-        cfg_listener *l = &b->listeners[i];
-        free(l->name);
-        free(l->address.address);
-        for (size_t j = 0; j < l->n_chains; j++) {
-            cfg_filter_chain *ch = &l->chains[j];
-            free(ch->name);
-            cfg_fcm_free(ch->match);
-            cfg_tls_server_free(ch->tls);
-            free(ch->hcm.stat_prefix);
-            cfg_free_route_config(&ch->hcm.route_config);
-            cfg_access_logs_free(ch->hcm.access_logs, ch->hcm.n_access_logs);
-            cfg_http_filters_free(ch->hcm.filters, ch->hcm.n_filters);
-            cfg_hcm_options_free(&ch->hcm.opts);
-        }
-        free(l->chains);
-    }
+    for (size_t i = 0; i < b->n_listeners; i++)
+        cfg_free_listener(&b->listeners[i]);
     free(b->listeners);
     for (size_t i = 0; i < b->n_clusters; i++)
         cfg_free_cluster(&b->clusters[i]);
     free(b->clusters);
     cfg_free_stats(&b->stats);
     cfg_runtime_free(b->runtime);
+    cfg_dynamic_free(b->dynamic);
     free(b);
 }
 
@@ -494,7 +508,7 @@ int cfg_load_string(const char *name, const char *text, size_t len, cfg_bootstra
     return rc;
 }
 
-static int read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+int cfg_read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -559,7 +573,7 @@ int cfg_load(const char *path, const char *overlay_yaml, cfg_bootstrap **out, ch
     if (path) {
         char *text = NULL;
         size_t len = 0;
-        if ((rc = read_file(path, &text, &len, err, errlen)) != 0)
+        if ((rc = cfg_read_file(path, &text, &len, err, errlen)) != 0)
             return rc;
         rc = yn_parse(path, text, len, &root, err, errlen);
         free(text);

@@ -221,6 +221,7 @@ static int parse_load_assignment(cfg_ctx *c, cfg_cluster *cl, const yn_node *la)
                               &meta.locality_weight)) == 0 &&
             (rc = parse_locality(c, cl, lle, i)) == 0) {
             cl->lb->n_localities = i + 1;
+            cl->lb->localities[i].weight = meta.locality_weight;
             const yn_node *lbes = cfg_get(lle, "lb_endpoints");
             size_t ml = cfg_push(c, "lb_endpoints");
             rc = cfg_expect_seq(c, lbes, &nl);
@@ -238,7 +239,7 @@ out:
     return rc;
 }
 
-static int parse_cluster(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
+int cfg_parse_cluster(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
 {
     static const cfg_fields f = {cluster_handled, cluster_ignored, cluster_unsupported};
     int rc, type = 0, lb = 0, family = 0;
@@ -313,7 +314,7 @@ int cfg_parse_clusters(cfg_ctx *c, const yn_node *seq)
     b->n_clusters = n;
     for (size_t i = 0; i < n; i++) {
         size_t m = cfg_push_idx(c, i);
-        rc = parse_cluster(c, seq->items[i], &b->clusters[i]);
+        rc = cfg_parse_cluster(c, seq->items[i], &b->clusters[i]);
         for (size_t j = 0; !rc && j < i; j++) {
             if (strcmp(b->clusters[j].name, b->clusters[i].name) == 0) {
                 size_t m2 = cfg_push(c, "name");

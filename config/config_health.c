@@ -7,21 +7,22 @@
 
 static const char *const hc_handled[] = {
     "timeout", "interval", "interval_jitter", "interval_jitter_percent", "unhealthy_threshold",
-    "healthy_threshold", "http_health_check", "tcp_health_check", "no_traffic_interval",
-    "unhealthy_interval", NULL};
+    "healthy_threshold", "http_health_check", "tcp_health_check", "grpc_health_check",
+    "no_traffic_interval", "no_traffic_healthy_interval", "unhealthy_interval",
+    "unhealthy_edge_interval", "healthy_edge_interval", NULL};
 static const char *const hc_ignored[] = {"event_log_path", "always_log_health_check_failures",
                                          "always_log_health_check_success", "reuse_connection",
                                          NULL};
 static const char *const hc_unsupported[] = {
-    "initial_jitter", "alt_port", "grpc_health_check", "custom_health_check",
-    "no_traffic_healthy_interval", "unhealthy_edge_interval", "healthy_edge_interval",
-    "event_logger", "event_service", "tls_options", "transport_socket_match_criteria",
+    "initial_jitter", "alt_port", "custom_health_check", "event_logger", "event_service", "tls_options", "transport_socket_match_criteria",
     "health_check_config", NULL};
 static const char *const http_handled[] = {"path", "host", "expected_statuses",
                                            "request_headers_to_add", NULL};
 static const char *const http_unsupported[] = {
     "send", "receive", "response_buffer_size", "request_headers_to_remove",
     "retriable_statuses", "codec_client_type", "service_name_matcher", "method", NULL};
+static const char *const grpc_handled[] = {"service_name", "authority", "initial_metadata",
+                                           NULL};
 static const char *const tcp_unsupported[] = {"send", "receive", "proxy_protocol_config", NULL};
 static const char *const range_handled[] = {"start", "end", NULL};
 static const char *const hvo_handled[] = {"header", NULL};
@@ -109,10 +110,67 @@ static int parse_http(cfg_ctx *c, const yn_node *n, cfg_health_check *h)
     return rc;
 }
 
+static int parse_grpc(cfg_ctx *c, const yn_node *n, cfg_health_check *h)
+{
+    static const cfg_fields f = {grpc_handled, NULL, NULL};
+    int rc;
+    h->kind = CFG_HC_GRPC;
+    if ((rc = cfg_check_map(c, n, &f)) ||
+        (rc = cfg_get_str(c, n, "service_name", false, &h->service_name)) ||
+        (rc = cfg_get_str(c, n, "authority", false, &h->host)))
+        return rc;
+    const yn_node *md = cfg_get(n, "initial_metadata");
+    if (md) {
+        size_t m = cfg_push(c, "initial_metadata");
+        rc = parse_headers(c, md, h);
+        cfg_pop(c, m);
+    }
+    return rc;
+}
+
+/* The kind-specific message: exactly one of http, tcp, grpc.  A bare key
+ * (null value, as "tcp_health_check: {}" written "tcp_health_check:") counts. */
+static int parse_kind(cfg_ctx *c, const yn_node *n, cfg_health_check *h)
+{
+    static const cfg_fields tf = {NULL, NULL, tcp_unsupported};
+    static const char *const kinds[] = {"http_health_check", "tcp_health_check",
+                                        "grpc_health_check"};
+    int found = -1, rc = 0;
+    for (int k = 0; k < 3; k++) {
+        if (cfg_key_node(n, kinds[k]) == n)
+            continue;
+        if (found >= 0) {
+            size_t m = cfg_push(c, kinds[k]);
+            rc = cfg_err(c, cfg_key_node(n, kinds[k]), "only one of http_health_check, "
+                         "tcp_health_check, grpc_health_check may be set");
+            cfg_pop(c, m);
+            return rc;
+        }
+        found = k;
+    }
+    if (found < 0)
+        return cfg_err(c, n, "one of http_health_check, tcp_health_check, grpc_health_check is "
+                             "required (custom_health_check: not supported yet)");
+    const yn_node *v = cfg_get(n, kinds[found]);
+    size_t m = cfg_push(c, kinds[found]);
+    if (found == 0)
+        rc = v ? parse_http(c, v, h) : cfg_err(c, cfg_key_node(n, kinds[0]), "expected a map");
+    else if (found == 1) {
+        h->kind = CFG_HC_TCP;
+        if (v)
+            rc = cfg_check_map(c, v, &tf);
+    } else {
+        h->kind = CFG_HC_GRPC;
+        if (v)
+            rc = parse_grpc(c, v, h);
+    }
+    cfg_pop(c, m);
+    return rc;
+}
+
 static int parse_one(cfg_ctx *c, const yn_node *n, cfg_health_check *h)
 {
     static const cfg_fields f = {hc_handled, hc_ignored, hc_unsupported};
-    static const cfg_fields tf = {NULL, NULL, tcp_unsupported};
     int rc;
     h->no_traffic_interval_ms = 60000;
     if ((rc = cfg_check_map(c, n, &f)))
@@ -127,7 +185,12 @@ static int parse_one(cfg_ctx *c, const yn_node *n, cfg_health_check *h)
         (rc = cfg_get_u32(c, n, "interval_jitter_percent", false, 0, 100,
                           &h->interval_jitter_percent)) ||
         (rc = cfg_get_duration(c, n, "no_traffic_interval", &h->no_traffic_interval_ms)) ||
+        (rc = cfg_get_duration(c, n, "no_traffic_healthy_interval",
+                               &h->no_traffic_healthy_interval_ms)) ||
         (rc = cfg_get_duration(c, n, "unhealthy_interval", &h->unhealthy_interval_ms)) ||
+        (rc = cfg_get_duration(c, n, "unhealthy_edge_interval",
+                               &h->unhealthy_edge_interval_ms)) ||
+        (rc = cfg_get_duration(c, n, "healthy_edge_interval", &h->healthy_edge_interval_ms)) ||
         (rc = cfg_get_u32(c, n, "unhealthy_threshold", true, 0, UINT32_MAX,
                           &h->unhealthy_threshold)) ||
         (rc = cfg_get_u32(c, n, "healthy_threshold", true, 0, UINT32_MAX,
@@ -148,24 +211,13 @@ static int parse_one(cfg_ctx *c, const yn_node *n, cfg_health_check *h)
         h->unhealthy_threshold = 1;
     if (!h->healthy_threshold)
         h->healthy_threshold = 1;
-    const yn_node *http = cfg_get(n, "http_health_check");
-    const yn_node *tcp = cfg_get(n, "tcp_health_check");
-    if (http && tcp)
-        return cfg_err(c, n, "only one of http_health_check, tcp_health_check may be set");
-    if (http) {
-        size_t m = cfg_push(c, "http_health_check");
-        rc = parse_http(c, http, h);
-        cfg_pop(c, m);
-    } else if (tcp || (tcp = cfg_key_node(n, "tcp_health_check")) != n) {
-        size_t m = cfg_push(c, "tcp_health_check");
-        h->kind = CFG_HC_TCP;
-        if (tcp->kind == YN_MAP)
-            rc = cfg_check_map(c, tcp, &tf);
-        cfg_pop(c, m);
-    } else {
-        return cfg_err(c, n, "one of http_health_check, tcp_health_check is required "
-                             "(grpc_health_check, custom_health_check: not supported yet)");
-    }
+    if (!h->no_traffic_healthy_interval_ms)
+        h->no_traffic_healthy_interval_ms = h->no_traffic_interval_ms;
+    if (!h->unhealthy_edge_interval_ms)
+        h->unhealthy_edge_interval_ms = h->unhealthy_interval_ms;
+    if (!h->healthy_edge_interval_ms)
+        h->healthy_edge_interval_ms = h->interval_ms;
+    rc = parse_kind(c, n, h);
     if (!rc && h->kind == CFG_HC_HTTP && !h->n_statuses) {
         if (!(h->statuses = calloc(1, sizeof *h->statuses)))
             return cfg_err(c, n, "out of memory");
@@ -173,6 +225,27 @@ static int parse_one(cfg_ctx *c, const yn_node *n, cfg_health_check *h)
         h->statuses[0].end = 201;
         h->n_statuses = 1;
     }
+    return rc;
+}
+
+/* Envoy refuses gRPC checks on a cluster that does not speak HTTP/2; ours
+ * are plaintext, so a cluster with a transport_socket cannot be checked. */
+static int check_grpc_cluster(cfg_ctx *c, const yn_node *cluster, const yn_node *hcn,
+                              const cfg_cluster *cl, const cfg_health_check *h)
+{
+    if (h->kind != CFG_HC_GRPC)
+        return 0;
+    const char *why = !cl->http2 ? "the cluster must use HTTP/2 (http2_protocol_options) for "
+                                   "gRPC health checking"
+                      : cfg_get(cluster, "transport_socket")
+                          ? "not supported yet: gRPC health checks over TLS (the cluster has "
+                            "a transport_socket)"
+                          : NULL;
+    if (!why)
+        return 0;
+    size_t m = cfg_push(c, "grpc_health_check");
+    int rc = cfg_err(c, cfg_key_node(hcn, "grpc_health_check"), "%s", why);
+    cfg_pop(c, m);
     return rc;
 }
 
@@ -194,6 +267,8 @@ int cfg_parse_health_checks(cfg_ctx *c, const yn_node *cluster, cfg_cluster *cl)
         size_t mi = cfg_push_idx(c, i);
         cl->lb->n_hcs = i + 1;
         rc = parse_one(c, seq->items[i], &cl->lb->hcs[i]);
+        if (!rc)
+            rc = check_grpc_cluster(c, cluster, seq->items[i], cl, &cl->lb->hcs[i]);
         cfg_pop(c, mi);
     }
     cfg_pop(c, m);

@@ -158,9 +158,8 @@ int cfg_lua_check(const char *code, size_t len, const char *chunkname, const cha
     return rc;
 }
 
-/* Reads a DataSource (inline_string | filename) at n into a new script. */
-static int parse_data_source(cfg_ctx *c, const yn_node *n, const char *filter,
-                             const char *name, const char *dir, cfg_lua_script **out)
+int cfg_lua_parse_source(cfg_ctx *c, const yn_node *n, const char *filter, const char *name,
+                         const char *dir, cfg_lua_script **out)
 {
     static const cfg_fields f = {ds_handled, NULL, ds_unsupported};
     int rc;
@@ -263,7 +262,7 @@ static int type_of(cfg_ctx *c, const yn_node *tc, const char *const *types, int 
     return rc;
 }
 
-static char *dir_of(const char *file)
+char *cfg_lua_dir_of(const char *file)
 {
     if (!file || !strchr(file, '/'))
         return strdup(".");
@@ -286,7 +285,7 @@ static int parse_lua(cfg_ctx *c, const yn_node *tc, const char *fname, cfg_lua *
     if ((rc = cfg_check_map(c, tc, &f)) != 0 ||
         (rc = cfg_get_str(c, tc, "stat_prefix", false, &l->stat_prefix)) != 0)
         return rc;
-    if (!(l->dir = dir_of(tc->file)))
+    if (!(l->dir = cfg_lua_dir_of(tc->file)))
         return cfg_err(c, tc, "out of memory");
     const yn_node *ic = cfg_get(tc, "inline_code"), *dsc = cfg_get(tc, "default_source_code");
     if (ic && dsc)
@@ -316,7 +315,7 @@ static int parse_lua(cfg_ctx *c, const yn_node *tc, const char *fname, cfg_lua *
         cfg_pop(c, m);
     } else if (dsc) {
         size_t m = cfg_push(c, "default_source_code");
-        rc = parse_data_source(c, dsc, fname, "GLOBAL", l->dir, &l->default_script);
+        rc = cfg_lua_parse_source(c, dsc, fname, "GLOBAL", l->dir, &l->default_script);
         cfg_pop(c, m);
     }
     if (rc)
@@ -332,7 +331,7 @@ static int parse_lua(cfg_ctx *c, const yn_node *tc, const char *fname, cfg_lua *
     }
     for (size_t i = 0; !rc && sc->kind == YN_MAP && i < sc->n; i++) {
         size_t mi = cfg_push(c, sc->keys[i]->str);
-        rc = parse_data_source(c, sc->items[i], fname, sc->keys[i]->str, l->dir,
+        rc = cfg_lua_parse_source(c, sc->items[i], fname, sc->keys[i]->str, l->dir,
                                &l->sources[l->n_sources]);
         if (!rc)
             l->n_sources++;
@@ -375,11 +374,11 @@ static int parse_lua_per_route(cfg_ctx *c, const yn_node *v, const char *key,
         }
         return rc;
     }
-    char *dir = dir_of(v->file);
+    char *dir = cfg_lua_dir_of(v->file);
     if (!dir)
         return cfg_err(c, v, "out of memory");
     size_t m = cfg_push(c, "source_code");
-    rc = parse_data_source(c, cfg_get(v, "source_code"), key, "route", dir, &pf->script);
+    rc = cfg_lua_parse_source(c, cfg_get(v, "source_code"), key, "route", dir, &pf->script);
     cfg_pop(c, m);
     free(dir);
     pf->owns_script = pf->script != NULL;

@@ -16,6 +16,8 @@ typedef struct cfg_ctx {
     char path[768];
     size_t plen;
     cfg_bootstrap *b;          /* being built; clusters are parsed first */
+    const struct cfg_route_config *route_config;   /* being parsed: its named
+                                                      cluster_specifier_plugins */
 } cfg_ctx;
 
 /* Format "file:line:col: path: msg" for node n into c->err; returns -EINVAL. */
@@ -82,8 +84,25 @@ int cfg_parse_address(cfg_ctx *c, const yn_node *addr, bool need_ip,
                       cfg_socket_address *out);
 bool cfg_is_ip_literal(const char *s);
 
+/* Reads a whole file (at most 64 MiB) into *buf (caller frees).  Returns 0
+ * or a negative errno (with "path:0:0: (file): ..." in err when given). */
+int cfg_read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen);
+
 /* Sections. */
 int cfg_parse_clusters(cfg_ctx *c, const yn_node *seq);
+/* One envoy.config.cluster.v3.Cluster map into *cl (zeroed by the caller;
+ * freed with cfg_free_cluster even on error). */
+int cfg_parse_cluster(cfg_ctx *c, const yn_node *n, cfg_cluster *cl);
+/* One envoy.config.listener.v3.Listener map (idx names an unnamed one) into
+ * *l (zeroed by the caller; freed with cfg_free_listener even on error). */
+int cfg_parse_listener(cfg_ctx *c, const yn_node *n, size_t idx, cfg_listener *l);
+void cfg_free_listener(cfg_listener *l);
+/* config_dynamic.c: node and dynamic_resources (the ConfigSources), then the
+ * CDS file's clusters (after the static ones) and the LDS file's listeners
+ * (after the static ones); root is the bootstrap map. */
+int cfg_parse_dynamic(cfg_ctx *c, const yn_node *root);
+int cfg_load_cds(cfg_ctx *c, const yn_node *root);
+int cfg_load_lds(cfg_ctx *c, const yn_node *root);
 struct cfg_retry_policy;
 /* route.retry_policy (config/config_retry.c); *out is owned by the route. */
 int cfg_parse_retry_policy(cfg_ctx *c, const yn_node *n, struct cfg_retry_policy **out);

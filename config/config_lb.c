@@ -26,7 +26,7 @@ const cfg_cluster_lb cfg_cluster_lb_defaults = {
         .max_ejection_time_ms = 300000,
         .max_ejection_percent = 10,
     },
-    .cb = {{1024, 1024, 1024, 3}, {1024, 1024, 1024, 3}},
+    .cb = {{1024, 1024, 1024, 3, false}, {1024, 1024, 1024, 3, false}},
 };
 
 void cfg_cluster_lb_free(cfg_cluster_lb *lb)
@@ -44,6 +44,7 @@ void cfg_cluster_lb_free(cfg_cluster_lb *lb)
         cfg_health_check *h = &lb->hcs[i];
         free(h->path);
         free(h->host);
+        free(h->service_name);
         free(h->statuses);
         for (size_t j = 0; j < h->n_headers; j++) {
             free(h->headers[j].name);
@@ -116,17 +117,56 @@ static int with_map(cfg_ctx *c, const yn_node *n, const char *key, cfg_cluster *
     return rc;
 }
 
+/* zone_aware_lb_config: zone-aware routing needs cluster_manager.local_cluster_name,
+ * which is not supported, so (as in Envoy without a local cluster) its routing
+ * settings change nothing; fail_traffic_on_panic applies regardless. */
+static int parse_zone_aware(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
+{
+    static const char *const h[] = {"fail_traffic_on_panic", NULL};
+    static const char *const ig[] = {"routing_enabled", "min_cluster_size",
+                                     "force_locality_direct_routing", "force_local_zone",
+                                     "locality_basis", NULL};
+    static const cfg_fields f = {h, ig, NULL};
+    int rc = cfg_check_map(c, n, &f);
+    return rc ? rc : cfg_get_bool(c, n, "fail_traffic_on_panic", &cl->lb->fail_traffic_on_panic);
+}
+
+/* locality_weighted_lb_config is an empty message; a bare key (null) sets it too. */
+static int parse_locality_weighted(cfg_ctx *c, const yn_node *common, cfg_cluster *cl)
+{
+    static const cfg_fields f = {NULL, NULL, NULL};
+    const yn_node *key = cfg_key_node(common, "locality_weighted_lb_config");
+    if (key == common)
+        return 0;
+    const yn_node *v = cfg_get(common, "locality_weighted_lb_config");
+    size_t m = cfg_push(c, "locality_weighted_lb_config");
+    int rc = 0;
+    if (cfg_get(common, "zone_aware_lb_config"))
+        rc = cfg_err(c, key, "only one of zone_aware_lb_config, locality_weighted_lb_config "
+                             "may be set");
+    else if (v)
+        rc = cfg_check_map(c, v, &f);
+    cl->lb->locality_weighted = true;
+    cfg_pop(c, m);
+    return rc;
+}
+
 static int parse_common(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
 {
-    static const char *const h[] = {"healthy_panic_threshold", NULL};
+    static const char *const h[] = {"healthy_panic_threshold", "zone_aware_lb_config",
+                                    "locality_weighted_lb_config", NULL};
     static const char *const ig[] = {"update_merge_window", "ignore_new_hosts_until_first_hc",
                                      "close_connections_on_host_set_change", NULL};
-    static const char *const un[] = {"zone_aware_lb_config", "locality_weighted_lb_config",
-                                     "consistent_hashing_lb_config", "override_host_status",
+    static const char *const un[] = {"consistent_hashing_lb_config", "override_host_status",
                                      NULL};
     static const cfg_fields f = {h, ig, un};
     int rc = cfg_check_map(c, n, &f);
-    return rc ? rc : get_percent(c, n, "healthy_panic_threshold", &cl->lb->panic_threshold);
+    if (rc)
+        return rc;
+    if ((rc = with_map(c, n, "zone_aware_lb_config", cl, parse_zone_aware)) ||
+        (rc = parse_locality_weighted(c, n, cl)))
+        return rc;
+    return get_percent(c, n, "healthy_panic_threshold", &cl->lb->panic_threshold);
 }
 
 static int parse_ring(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
@@ -200,10 +240,9 @@ static int parse_round_robin(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
 static int parse_thresholds(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
 {
     static const char *const h[] = {"priority", "max_connections", "max_pending_requests",
-                                    "max_requests", "max_retries", NULL};
-    static const char *const ig[] = {"track_remaining", NULL};
+                                    "max_requests", "max_retries", "track_remaining", NULL};
     static const char *const un[] = {"retry_budget", "max_connection_pools", NULL};
-    static const cfg_fields f = {h, ig, un};
+    static const cfg_fields f = {h, NULL, un};
     static const char *const prio[] = {"DEFAULT", "HIGH", NULL};
     int rc, p = 0;
     if ((rc = cfg_check_map(c, n, &f)) != 0 ||
@@ -214,7 +253,8 @@ static int parse_thresholds(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
         (rc = cfg_get_u32(c, n, "max_pending_requests", false, 0, UINT32_MAX,
                           &t->max_pending_requests)) ||
         (rc = cfg_get_u32(c, n, "max_requests", false, 0, UINT32_MAX, &t->max_requests)) ||
-        (rc = cfg_get_u32(c, n, "max_retries", false, 0, UINT32_MAX, &t->max_retries)))
+        (rc = cfg_get_u32(c, n, "max_retries", false, 0, UINT32_MAX, &t->max_retries)) ||
+        (rc = cfg_get_bool(c, n, "track_remaining", &t->track_remaining)))
         return rc;
     return 0;
 }

@@ -3,7 +3,9 @@
  * config_route_match.c, RouteAction and RedirectAction in
  * config_route_action.c, header mutations in config_route_headers.c. */
 #include "config/config_route_internal.h"
+#include "config/cluster_specifier_config.h"
 #include "config/filter_config.h"
+#include "config/metadata_config.h"
 #include "config/retry_config.h"
 
 #include <errno.h>
@@ -14,29 +16,29 @@
 static const char *const rc_handled[] = {
     "name", "virtual_hosts", "response_headers_to_add", "response_headers_to_remove",
     "request_headers_to_add", "request_headers_to_remove",
-    "most_specific_header_mutations_wins", "ignore_port_in_host_matching", NULL};
+    "most_specific_header_mutations_wins", "ignore_port_in_host_matching",
+    "request_mirror_policies", "cluster_specifier_plugins", NULL};
 static const char *const rc_ignored[] = {"validate_clusters", NULL};
 static const char *const rc_unsupported[] = {
     "vhds", "internal_only_headers", "max_direct_response_body_size_bytes",
-    "cluster_specifier_plugins", "request_mirror_policies",
     "ignore_path_parameters_in_path_matching", "typed_per_filter_config", "metadata",
     NULL};
 
 static const char *const vh_handled[] = {
     "name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
-    "response_headers_to_add", "response_headers_to_remove", "typed_per_filter_config", NULL};
+    "response_headers_to_add", "response_headers_to_remove", "typed_per_filter_config",
+    "retry_policy", "request_mirror_policies", NULL};
 static const char *const vh_unsupported[] = {
     "matcher", "require_tls", "virtual_clusters", "rate_limits", "cors",
     "include_request_attempt_count",
-    "include_attempt_count_in_response", "retry_policy", "retry_policy_typed_config",
+    "include_attempt_count_in_response", "retry_policy_typed_config",
     "hedge_policy", "include_is_timeout_retry_header", "per_request_buffer_limit_bytes",
-    "request_mirror_policies", "metadata", NULL};
+    "metadata", NULL};
 
 static const char *const route_handled[] = {
     "name", "match", "route", "direct_response", "redirect", "request_headers_to_add",
     "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove",
-    "typed_per_filter_config", NULL};
-static const char *const route_ignored[] = {"metadata", NULL};
+    "typed_per_filter_config", "metadata", NULL};
 static const char *const route_unsupported[] = {
     "filter_action", "non_forwarding_action", "decorator",
     "tracing", "per_request_buffer_limit_bytes", "stat_prefix", NULL};
@@ -57,6 +59,11 @@ static void free_route(cfg_route *r)
     cfg_route_free_mutations(&r->req_mut);
     cfg_route_free_mutations(&r->resp_mut);
     cfg_per_filter_free(r->per_filter, r->n_per_filter);
+    yn_free(r->filter_metadata);
+    if (r->owns_cluster_plugin) {
+        cfg_cluster_specifier_free(r->cluster_plugin);
+        free(r->cluster_plugin);
+    }
 }
 
 void cfg_free_route_config(cfg_route_config *rc)
@@ -72,13 +79,20 @@ void cfg_free_route_config(cfg_route_config *rc)
         cfg_route_free_mutations(&vh->req_mut);
         cfg_route_free_mutations(&vh->resp_mut);
         cfg_per_filter_free(vh->per_filter, vh->n_per_filter);
+        cfg_retry_policy_free(vh->retry);
+        cfg_route_free_mirrors(&vh->mirrors);
         for (size_t j = 0; j < vh->n_routes; j++)
             free_route(&vh->routes[j]);
         free(vh->routes);
+        route_index_free(vh->index);
     }
     free(rc->vhosts);
     cfg_route_free_mutations(&rc->req_mut);
     cfg_route_free_mutations(&rc->resp_mut);
+    cfg_route_free_mirrors(&rc->mirrors);
+    for (size_t i = 0; i < rc->n_cluster_plugins; i++)
+        cfg_cluster_specifier_free(&rc->cluster_plugins[i]);
+    free(rc->cluster_plugins);
     memset(rc, 0, sizeof(*rc));
 }
 
@@ -117,7 +131,7 @@ static int parse_direct(cfg_ctx *c, const yn_node *d, cfg_route *r)
 
 static int parse_route(cfg_ctx *c, const yn_node *n, cfg_route *r)
 {
-    static const cfg_fields f = {route_handled, route_ignored, route_unsupported};
+    static const cfg_fields f = {route_handled, NULL, route_unsupported};
     int rc;
     if ((rc = cfg_check_map(c, n, &f)) != 0 ||
         (rc = cfg_get_str(c, n, "name", false, &r->name)) != 0)
@@ -155,6 +169,8 @@ static int parse_route(cfg_ctx *c, const yn_node *n, cfg_route *r)
         return rc;
     if ((rc = cfg_route_parse_mutations(c, n, "response_headers_to_add",
                                         "response_headers_to_remove", true, &r->resp_mut)) != 0)
+        return rc;
+    if ((rc = cfg_parse_metadata(c, n, &r->filter_metadata)) != 0)
         return rc;
     return cfg_parse_per_filter_config(c, n, &r->per_filter, &r->n_per_filter);
 }
@@ -196,6 +212,15 @@ static int parse_vhost(cfg_ctx *c, const yn_node *n, cfg_virtual_host *vh)
                                         "response_headers_to_remove", true, &vh->resp_mut)) != 0 ||
         (rc = cfg_parse_per_filter_config(c, n, &vh->per_filter, &vh->n_per_filter)) != 0)
         return rc;
+    if (cfg_get(n, "retry_policy")) {
+        size_t mr = cfg_push(c, "retry_policy");
+        rc = cfg_parse_retry_policy(c, cfg_get(n, "retry_policy"), &vh->retry);
+        cfg_pop(c, mr);
+        if (rc)
+            return rc;
+    }
+    if ((rc = cfg_route_parse_mirrors(c, n, &vh->mirrors)) != 0)
+        return rc;
     const yn_node *routes = cfg_get(n, "routes");
     size_t nr;
     m = cfg_push(c, "routes");
@@ -211,6 +236,8 @@ static int parse_vhost(cfg_ctx *c, const yn_node *n, cfg_virtual_host *vh)
         cfg_pop(c, mi);
     }
     cfg_pop(c, m);
+    if (!rc)
+        vh->index = route_index_new(vh);
     return rc;
 }
 
@@ -227,8 +254,11 @@ int cfg_parse_route_config(cfg_ctx *c, const yn_node *n, cfg_route_config *out)
         (rc = cfg_route_parse_mutations(c, n, "request_headers_to_add",
                                         "request_headers_to_remove", false, &out->req_mut)) != 0 ||
         (rc = cfg_route_parse_mutations(c, n, "response_headers_to_add",
-                                        "response_headers_to_remove", true, &out->resp_mut)) != 0)
+                                        "response_headers_to_remove", true, &out->resp_mut)) != 0 ||
+        (rc = cfg_route_parse_mirrors(c, n, &out->mirrors)) != 0 ||
+        (rc = cfg_parse_cluster_specifier_plugins(c, n, out)) != 0)
         return rc;
+    c->route_config = out;          /* routes refer to its plugins by name */
     const yn_node *vhs = cfg_get(n, "virtual_hosts");
     size_t nv, m = cfg_push(c, "virtual_hosts");
     if ((rc = cfg_expect_seq(c, vhs, &nv)) == 0 && nv) {
@@ -262,5 +292,15 @@ int cfg_parse_route_config(cfg_ctx *c, const yn_node *n, cfg_route_config *out)
         cfg_pop(c, mi);
     }
     cfg_pop(c, m);
+    /* What the request path would otherwise work out per request. */
+    for (size_t i = 0; i < out->n_vhosts && !rc; i++) {
+        cfg_virtual_host *vh = &out->vhosts[i];
+        for (size_t j = 0; j < vh->n_routes; j++) {
+            cfg_route *r = &vh->routes[j];
+            r->retry_applied = r->retry ? r->retry : vh->retry;
+            r->mirrored = r->mirrors.n || vh->mirrors.n || out->mirrors.n;
+        }
+    }
+    c->route_config = NULL;         /* every virtual host's routes are parsed */
     return rc;
 }

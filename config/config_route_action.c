@@ -2,6 +2,7 @@
  * specifiers, weighted clusters, hash policies, rewrites, timeouts) and
  * route.redirect (RedirectAction). */
 #include "config/config_route_internal.h"
+#include "config/cluster_specifier_config.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -122,6 +123,7 @@ static int parse_weighted(cfg_ctx *c, const yn_node *wc, cfg_route *r)
         rc = parse_cluster_weight(c, cl->items[i], rt_prefix && *rt_prefix ? rt_prefix : NULL,
                                   &r->weighted[i]);
         sum += r->weighted[i].weight;
+        r->weighted[i].weight_end = sum;
         cfg_pop(c, mi);
     }
     cfg_pop(c, m);
@@ -236,11 +238,12 @@ static const char *const action_handled[] = {
     "cluster", "cluster_header", "weighted_clusters", "cluster_not_found_response_code",
     "timeout", "idle_timeout", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal",
     "auto_host_rewrite", "host_rewrite_header", "append_x_forwarded_host", "hash_policy",
-    "retry_policy", NULL};
+    "retry_policy", "request_mirror_policies", "cluster_specifier_plugin",
+    "inline_cluster_specifier_plugin", NULL};
 static const char *const action_unsupported[] = {
-    "cluster_specifier_plugin", "inline_cluster_specifier_plugin", "metadata_match",
+    "metadata_match",
     "path_rewrite_policy", "path_rewrite", "host_rewrite_path_regex", "early_data_policy",
-    "retry_policy_typed_config", "request_mirror_policies", "priority",
+    "retry_policy_typed_config", "priority",
     "rate_limits", "include_vh_rate_limits", "cors", "max_grpc_timeout",
     "grpc_timeout_offset", "upgrade_configs", "internal_redirect_policy",
     "internal_redirect_action", "max_internal_redirects", "hedge_policy",
@@ -250,7 +253,9 @@ static const char *const action_unsupported[] = {
 int cfg_route_parse_action(cfg_ctx *c, const yn_node *a, cfg_route *r)
 {
     static const cfg_fields f = {action_handled, NULL, action_unsupported};
-    static const char *const specs[] = {"cluster", "cluster_header", "weighted_clusters"};
+    static const char *const specs[] = {"cluster", "cluster_header", "weighted_clusters",
+                                        "cluster_specifier_plugin",
+                                        "inline_cluster_specifier_plugin"};
     static const char *const rewrites[] = {"prefix_rewrite", "regex_rewrite"};
     static const char *const hosts[] = {"host_rewrite_literal", "auto_host_rewrite",
                                         "host_rewrite_header"};
@@ -261,11 +266,12 @@ int cfg_route_parse_action(cfg_ctx *c, const yn_node *a, cfg_route *r)
     if ((rc = cfg_check_map(c, a, &f)) != 0)
         return rc;
     int spec;
-    if ((rc = cfg_one_of(c, a, specs, 3, false, &spec)) != 0)
+    if ((rc = cfg_one_of(c, a, specs, 5, false, &spec)) != 0)
         return rc;
     if (spec < 0)
         return cfg_err(c, a, "missing required field: one of 'cluster', 'cluster_header', "
-                             "'weighted_clusters'");
+                             "'weighted_clusters', 'cluster_specifier_plugin', "
+                             "'inline_cluster_specifier_plugin'");
     size_t m = cfg_push(c, specs[spec]);
     const yn_node *v = cfg_get(a, specs[spec]);
     if (spec == 0) {
@@ -275,8 +281,10 @@ int cfg_route_parse_action(cfg_ctx *c, const yn_node *a, cfg_route *r)
         rc = cfg_route_lower_str(c, v, &r->cluster_header, &r->cluster_header_len);
         if (!rc && !r->cluster_header_len)
             rc = cfg_err(c, v, "must not be empty");
-    } else {
+    } else if (spec == 2) {
         rc = parse_weighted(c, v, r);
+    } else {
+        rc = cfg_parse_route_cluster_specifier(c, v, spec == 4, r);
     }
     cfg_pop(c, m);
     if (rc)
@@ -297,6 +305,8 @@ int cfg_route_parse_action(cfg_ctx *c, const yn_node *a, cfg_route *r)
         if (rc)
             return rc;
     }
+    if ((rc = cfg_route_parse_mirrors(c, a, &r->mirrors)) != 0)
+        return rc;
     if (cfg_get(a, "idle_timeout")) {
         if ((rc = cfg_get_duration(c, a, "idle_timeout", &r->idle_timeout_ms)) != 0)
             return rc;
@@ -463,4 +473,5 @@ void cfg_route_free_action(cfg_route *r)
     free(rd->path);
     free(rd->prefix_rewrite);
     free_regex_rewrite(&rd->regex_rewrite);
+    cfg_route_free_mirrors(&r->mirrors);
 }

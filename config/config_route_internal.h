@@ -11,6 +11,13 @@
 int cfg_route_parse_match(cfg_ctx *c, const yn_node *m, cfg_route *r);
 /* route.route */
 int cfg_route_parse_action(cfg_ctx *c, const yn_node *a, cfg_route *r);
+/* request_mirror_policies of map (a route action, virtual host or route
+ * configuration; config_route_mirror.c) */
+int cfg_route_parse_mirrors(cfg_ctx *c, const yn_node *map, cfg_mirrors *out);
+void cfg_route_free_mirrors(cfg_mirrors *m);
+/* A RuntimeFractionalPercent {default_value, runtime_key} at n. */
+int cfg_route_parse_fraction(cfg_ctx *c, const yn_node *n, char **key, uint32_t *num,
+                             uint32_t *den);
 /* route.redirect */
 int cfg_route_parse_redirect(cfg_ctx *c, const yn_node *d, cfg_route *r);
 

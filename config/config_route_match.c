@@ -276,7 +276,8 @@ static int parse_query_match(cfg_ctx *c, const yn_node *n, cfg_query_match *q)
 static const char *const rf_handled[] = {"default_value", "runtime_key", NULL};
 static const char *const fp_handled[] = {"numerator", "denominator", NULL};
 
-static int parse_runtime_fraction(cfg_ctx *c, const yn_node *n, cfg_route *r)
+int cfg_route_parse_fraction(cfg_ctx *c, const yn_node *n, char **key, uint32_t *num,
+                             uint32_t *den)
 {
     static const cfg_fields f = {rf_handled, NULL, NULL};
     static const cfg_fields ff = {fp_handled, NULL, NULL};
@@ -284,19 +285,18 @@ static int parse_runtime_fraction(cfg_ctx *c, const yn_node *n, cfg_route *r)
     static const uint32_t den_v[] = {100, 10000, 1000000};
     int rc;
     if ((rc = cfg_check_map(c, n, &f)) != 0 ||
-        (rc = cfg_get_str(c, n, "runtime_key", false, &r->rf_key)) != 0)
+        (rc = cfg_get_str(c, n, "runtime_key", false, key)) != 0)
         return rc;
     const yn_node *dv = cfg_get(n, "default_value");
     if (!dv)
         return cfg_err(c, n, "missing required field 'default_value'");
     size_t m = cfg_push(c, "default_value");
-    int den = 0;
+    int d = 0;
     if ((rc = cfg_check_map(c, dv, &ff)) == 0 &&
-        (rc = cfg_get_u32(c, dv, "numerator", false, 0, UINT32_MAX, &r->rf_num)) == 0 &&
-        (rc = cfg_get_enum(c, dv, "denominator", dens, dens, &den)) == 0)
-        r->rf_den = den_v[den];
+        (rc = cfg_get_u32(c, dv, "numerator", false, 0, UINT32_MAX, num)) == 0 &&
+        (rc = cfg_get_enum(c, dv, "denominator", dens, dens, &d)) == 0)
+        *den = den_v[d];
     cfg_pop(c, m);
-    r->has_runtime_fraction = true;
     return rc;
 }
 
@@ -385,7 +385,8 @@ int cfg_route_parse_match(cfg_ctx *c, const yn_node *m, cfg_route *r)
     const yn_node *rf = cfg_get(m, "runtime_fraction");
     if (rf) {
         mk = cfg_push(c, "runtime_fraction");
-        rc = parse_runtime_fraction(c, rf, r);
+        rc = cfg_route_parse_fraction(c, rf, &r->rf_key, &r->rf_num, &r->rf_den);
+        r->has_runtime_fraction = true;
         cfg_pop(c, mk);
     }
     return rc;

@@ -79,6 +79,13 @@ struct cfg_hcm;
 /* hcm.http_filters (path of the HCM typed_config pushed): fills h->filters,
  * then resolves the per-route entries of h->route_config against them. */
 int cfg_parse_http_filters(struct cfg_ctx *c, const struct yn_node *hcm, struct cfg_hcm *h);
+/* Reads a DataSource (inline_string | filename) at n into a new script
+ * named `name` (chunkname "=<filter>:<name>"), compiled and run once with
+ * package.path from dir: a Lua error is a config error at n. */
+int cfg_lua_parse_source(struct cfg_ctx *c, const struct yn_node *n, const char *filter,
+                         const char *name, const char *dir, cfg_lua_script **out);
+/* The directory of a config file (for require()); malloc'd, NULL on ENOMEM. */
+char *cfg_lua_dir_of(const char *file);
 /* map.typed_per_filter_config of a route or virtual host (absent: *n = 0). */
 int cfg_parse_per_filter_config(struct cfg_ctx *c, const struct yn_node *map,
                                 cfg_per_filter **out, size_t *n);

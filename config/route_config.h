@@ -149,6 +149,7 @@ typedef struct cfg_weighted_cluster {
     char *name;
     size_t cluster_index;
     uint32_t weight;
+    uint64_t weight_end;        /* sum of the weights up to this one included (binary search) */
     char *runtime_key;          /* "<runtime_key_prefix>.<name>", or NULL; owned */
     char *host_rewrite_literal; /* NULL when absent */
     size_t host_rewrite_literal_len;
@@ -194,6 +195,29 @@ typedef struct cfg_redirect {
     uint16_t code;              /* 301 default */
     bool strip_query;
 } cfg_redirect;
+
+/* RouteAction.request_mirror_policies[] (envoy.config.route.v3.RouteAction.
+ * RequestMirrorPolicy), run by proxy/mirror.c. */
+typedef struct cfg_mirror_policy {
+    char *cluster;              /* `cluster`, or NULL when cluster_header is used; owned */
+    size_t cluster_index;       /* index into cfg_bootstrap.clusters (with `cluster`) */
+    char *cluster_header;       /* lower-case, or NULL; owned */
+    size_t cluster_header_len;
+    bool has_fraction;          /* runtime_fraction given: mirror only that share */
+    char *rf_key;               /* runtime_fraction.runtime_key, or NULL; owned */
+    uint32_t rf_num, rf_den;    /* runtime_fraction.default_value */
+    bool keep_host;             /* disable_shadow_host_suffix_append */
+} cfg_mirror_policy;
+
+/* At most this many mirror policies per list (a bit each on the stream). */
+#define CFG_MAX_MIRRORS 8
+
+/* request_mirror_policies of one level.  Envoy: the most specific non-empty
+ * list applies whole (route, else virtual host, else route configuration). */
+typedef struct cfg_mirrors {
+    cfg_mirror_policy *v;       /* owned */
+    size_t n;
+} cfg_mirrors;
 
 typedef struct cfg_route {
     char *name;                 /* may be NULL */
@@ -249,9 +273,22 @@ typedef struct cfg_route {
 
     cfg_header_mutations req_mut, resp_mut;
     struct cfg_retry_policy *retry;     /* route.retry_policy; owned; NULL when absent */
+    cfg_mirrors mirrors;                /* route.request_mirror_policies */
+    /* Resolved at load, for the request path: the retry policy that applies
+     * (the route's, else its virtual host's; not owned; NULL: none), and
+     * whether some mirror list applies (route, virtual host or route config). */
+    const struct cfg_retry_policy *retry_applied;
+    bool mirrored;
     /* typed_per_filter_config (config/filter_config.h); owned */
     struct cfg_per_filter *per_filter;
     size_t n_per_filter;
+    /* cluster_specifier_plugin / inline_cluster_specifier_plugin
+     * (config/cluster_specifier_config.h): owned when inline, else in the
+     * route config's cluster_plugins; NULL when absent */
+    struct cfg_cluster_specifier *cluster_plugin;
+    bool owns_cluster_plugin;
+    /* metadata.filter_metadata (config/metadata_config.h); owned; NULL when absent */
+    struct yn_node *filter_metadata;
 } cfg_route;
 
 typedef struct cfg_virtual_host {
@@ -264,7 +301,17 @@ typedef struct cfg_virtual_host {
     cfg_header_mutations req_mut, resp_mut;
     struct cfg_per_filter *per_filter;  /* typed_per_filter_config; owned */
     size_t n_per_filter;
+    struct route_index *index;  /* route_index_new; owned; NULL: route_match scans */
+    /* retry_policy for routes without their own (Envoy: a route's policy
+     * replaces the virtual host's whole); owned; NULL when absent */
+    struct cfg_retry_policy *retry;
+    cfg_mirrors mirrors;        /* request_mirror_policies for routes without their own */
 } cfg_virtual_host;
+
+/* The route index of a parsed virtual host (proxy/route_index.c); NULL for
+ * few routes or without memory. */
+struct route_index *route_index_new(const cfg_virtual_host *vh);
+void route_index_free(struct route_index *ix);
 
 typedef struct cfg_route_config {
     char *name;                 /* may be NULL */
@@ -273,6 +320,9 @@ typedef struct cfg_route_config {
     bool ignore_port_in_host_matching;
     bool most_specific_header_mutations_wins;
     cfg_header_mutations req_mut, resp_mut;
+    cfg_mirrors mirrors;        /* request_mirror_policies for virtual hosts without their own */
+    struct cfg_cluster_specifier *cluster_plugins;  /* cluster_specifier_plugins; owned */
+    size_t n_cluster_plugins;
 } cfg_route_config;
 
 #endif

@@ -6,6 +6,7 @@
 # Removes the container and image it made (trap).
 #
 #   docker/test-image.sh            (as root; installs podman/runc/debootstrap if missing)
+#   PF_TEST_IMAGE=TAG docker/test-image.sh    build as TAG and leave it (for test-compose.sh)
 #
 # No registry is reachable here, so when debian:bookworm-slim is not in podman's
 # storage it is made with debootstrap from the Debian mirror apt already uses
@@ -16,59 +17,31 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=${PKG_OUT:-$ROOT/build-packaging}
 mkdir -p "$OUT"
-TAG=localhost/pilotfish:test-$$
+TAG=${PF_TEST_IMAGE:-localhost/pilotfish:test-$$}   # PF_TEST_IMAGE: the caller keeps (and removes) it
 CTR=pilotfish-test-$$
 t0=$SECONDS
 log()  { echo "[image] $*"; }
 skip() { echo "[image] SKIP: $*"; exit 0; }
 fail() { echo "[image] FAIL: $*" >&2; exit 1; }
 
-[ "$(id -u)" -eq 0 ] || skip "needs root (rootless podman needs subuid setup this script does not do)"
-if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
-  command -v apt-get >/dev/null || skip "podman/runc missing and no apt-get"
-  log "installing podman runc"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends podman runc >/dev/null 2>&1 \
-    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends podman runc >/dev/null; } \
-    || skip "could not install podman/runc"
-fi
-# crun refuses the hybrid cgroup v1 layout of these machines: use runc.
-PODMAN=(podman --runtime runc)
-# Keep ulimits within the hard limits of this sandbox.
-HN=$(ulimit -Hn); HU=$(ulimit -Hu)
-[ "$HN" = unlimited ] && HN=1048576; [ "$HU" = unlimited ] && HU=32768
-NOFILE=$(( HN < 20000 ? HN : 20000 )); NPROC=$(( HU < 32768 ? HU : 32768 ))
-ULIMITS=(--ulimit "nofile=$NOFILE:$NOFILE" --ulimit "nproc=$NPROC:$NPROC")
+source docker/podman-lib.sh
+podman_setup
 # No systemd here to drive the HEALTHCHECK timer: keep the check, drop the
 # timer, and run the check by hand with `podman healthcheck run`.
 NOTIMER=(--health-interval=disable)
 
 cleanup() {
   "${PODMAN[@]}" rm -f -t 0 "$CTR" >/dev/null 2>&1 || true
-  "${PODMAN[@]}" rmi -f "$TAG" >/dev/null 2>&1 || true
+  [ -n "${PF_TEST_IMAGE:-}" ] || "${PODMAN[@]}" rmi -f "$TAG" >/dev/null 2>&1 || true
   [ -n "${BASE_IMPORTED:-}" ] && [ -z "${KEEP_BASE:-}" ] && "${PODMAN[@]}" rmi -f debian:bookworm-slim >/dev/null 2>&1 || true
   "${PODMAN[@]}" image prune -f >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-
-if ! "${PODMAN[@]}" image exists debian:bookworm-slim; then
-  command -v debootstrap >/dev/null || apt-get install -y -qq --no-install-recommends debootstrap >/dev/null 2>&1 \
-    || skip "no debian:bookworm-slim and could not install debootstrap"
-  TAR=$(packaging/debootstrap-rootfs.sh "$OUT")
-  log "importing $TAR as debian:bookworm-slim (a debootstrap stand-in for the official image)"
-  "${PODMAN[@]}" import --change 'CMD ["bash"]' "$TAR" debian:bookworm-slim >/dev/null 2>&1
-  BASE_IMPORTED=1
-fi
-# Can this environment run a container at all (user namespaces, cgroups, runc)?
-if ! err=$("${PODMAN[@]}" run --rm --network host "${ULIMITS[@]}" debian:bookworm-slim true 2>&1); then
-  skip "podman cannot run a container here: $err"
-fi
+podman_base_image "$OUT"
 
 log "podman build (docker/Dockerfile)"
 t1=$SECONDS
-"${PODMAN[@]}" build --network=host --format docker "${ULIMITS[@]}" --pull=never \
-  --ignorefile docker/Dockerfile.dockerignore -f docker/Dockerfile -t "$TAG" . > "$OUT/image-build.log" 2>&1 \
-  || { tail -n 40 "$OUT/image-build.log"; fail "podman build"; }
+podman_build_image "$TAG" "$OUT/image-build.log"
 log "built $TAG in $((SECONDS - t1))s, $("${PODMAN[@]}" image inspect -f '{{.Size}}' "$TAG" | awk '{printf "%.1f MB", $1/1e6}')"
 
 user=$("${PODMAN[@]}" image inspect -f '{{.Config.User}}' "$TAG")

@@ -71,10 +71,10 @@ extern const pf_http_filter_ops pf_lua_filter_ops;      /* filters/lua/lua_filte
 
 /* ---- used by proxy/hcm.c ---- */
 
-/* Builds s->fc for s's connection manager (route already selected).  Returns
- * NULL when no filter wants the stream (the connection manager then runs
- * without a chain). */
-pf_filter_chain *pf_filter_chain_new(pf_stream *s);
+/* Builds s->fc for s's connection manager (route already selected, with
+ * route_outcome: kept until clearRouteCache()).  Returns NULL when no filter
+ * wants the stream (the connection manager then runs without a chain). */
+pf_filter_chain *pf_filter_chain_new(pf_stream *s, int route_outcome);
 /* Stream events into the chain.  Return false when the stream is gone. */
 bool pf_filter_decode_headers(pf_filter_chain *fc, bool end);
 bool pf_filter_decode_data(pf_filter_chain *fc, const char *p, size_t n, bool end);
@@ -105,6 +105,11 @@ bool pf_filter_continue(pf_filter_chain *fc, pf_filter_dir d, size_t index);
  * set by the caller (content-length is added) and body; stops the request.
  * Returns false when the stream is gone. */
 bool pf_filter_local_reply(pf_filter_chain *fc, size_t index, const char *body, size_t blen);
+/* A filter failed (a script error) while handling direction d: answers 500
+ * (gRPC: trailers-only, grpc-status from the 500, grpc-message msg), or
+ * resets the stream when the response is already on the wire.  Returns
+ * false when the stream is gone. */
+bool pf_filter_local_error(pf_filter_chain *fc, size_t index, pf_filter_dir d, const char *msg);
 /* Re-runs route selection before the request reaches the router. */
 void pf_filter_clear_route_cache(pf_filter_chain *fc);
 /* The route outcome (route_outcome of proxy/route_action.h); recomputed when

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "filters/lua/lua_filter.h"
+#include "proxy/grpc.h"
 #include "proxy/hcm.h"
 #include "proxy/log.h"
 #include "proxy/route_action.h"
@@ -48,7 +49,7 @@ void pf_filters_worker_destroy(pf_worker *w)
     pf_lua_worker_destroy(w);
 }
 
-pf_filter_chain *pf_filter_chain_new(pf_stream *s)
+pf_filter_chain *pf_filter_chain_new(pf_stream *s, int route_outcome)
 {
     const cfg_hcm *h = s->hcm;
     pf_filter_chain *fc = pf_arena_alloc(&s->arena, sizeof *fc);
@@ -59,7 +60,7 @@ pf_filter_chain *pf_filter_chain_new(pf_stream *s)
     fc->s = s;
     fc->f = slots;
     fc->d[0].stop_at = fc->d[1].stop_at = -1;
-    fc->route_outcome = -1;
+    fc->route_outcome = route_outcome;
     for (size_t i = 0; i < h->n_filters; i++) {
         const cfg_http_filter *cf = &h->filters[i];
         const pf_http_filter_ops *ops = cf->kind == CFG_FILTER_LUA ? &pf_lua_filter_ops : NULL;
@@ -472,4 +473,31 @@ bool pf_filter_local_reply(pf_filter_chain *fc, size_t index, const char *body, 
         }
     }
     return leave(fc);
+}
+
+bool pf_filter_local_error(pf_filter_chain *fc, size_t index, pf_filter_dir d, const char *msg)
+{
+    pf_stream *s = fc->s;
+    if (d == PF_ENCODE) {
+        /* the response is this filter's: replace it unless it is on the wire */
+        enter(fc);
+        fc->d[PF_DECODE].dead = fc->d[PF_ENCODE].dead = true;
+        hcm__reply_unfiltered(s, 500, "");
+        return leave(fc);
+    }
+    s->resp_hdrs = (pf_hdrs){ 0 };
+    s->status = 500;
+    if (grpc_is_request(s) && !s->internal) {
+        /* trailers-only, as the connection manager's own local replies */
+        char st[8];
+        int n = snprintf(st, sizeof st, "%d", grpc_status_for_local_reply(500, s->response_flags));
+        pf_str sts;
+        pf_arena_dup(&s->arena, &sts, st, (size_t)n);
+        s->status = 200;
+        pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("content-type"), PF_STR("application/grpc"));
+        pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("grpc-status"), sts);
+        pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("grpc-message"),
+                    grpc_encode_message(&s->arena, msg, strlen(msg)));
+    }
+    return pf_filter_local_reply(fc, index, NULL, 0);
 }

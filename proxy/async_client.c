@@ -193,14 +193,38 @@ static void on_timeout(uv_timer_t *t)
     drop_stream(t->data);
 }
 
-void pf_async_call_send(pf_async_call *c, const char *body, size_t len, uint64_t timeout_ms,
-                        pf_async_done cb, void *arg)
+/* Starts the exchange.  Returns false when nothing more may be sent: the
+ * request ended with its head (end) or was answered locally at once. */
+static bool send_head(pf_async_call *c, bool end, uint64_t timeout_ms, pf_async_done cb,
+                      void *arg)
 {
     c->cb = cb;
     c->arg = arg;
     pf_stream *s = c->s;
     if (timeout_ms)
         uv_timer_start(&c->timer, on_timeout, timeout_ms, 0);
+    s->req_headers_done = true;
+    if (end)
+        s->req_end = true;
+    router_start(s, end);
+    return !end && c->s;
+}
+
+/* Ends the request, with the stream's req_trailers when it has any. */
+static void send_end(pf_async_call *c)
+{
+    pf_stream *s = c->s;
+    s->req_end = true;
+    if (s->req_trailers.n)
+        router_request_trailers(s);
+    else
+        router_request_end(s);
+}
+
+void pf_async_call_send(pf_async_call *c, const char *body, size_t len, uint64_t timeout_ms,
+                        pf_async_done cb, void *arg)
+{
+    pf_stream *s = c->s;
     if (len) {
         char cl[24];
         int n = snprintf(cl, sizeof cl, "%zu", len);
@@ -210,17 +234,23 @@ void pf_async_call_send(pf_async_call *c, const char *body, size_t len, uint64_t
             pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("content-length"), v);
         }
     }
-    s->req_headers_done = true;
-    if (!len)
-        s->req_end = true;
-    router_start(s, len == 0);
-    if (!len || !c->s)
+    if (!send_head(c, len == 0, timeout_ms, cb, arg))
         return;
     router_request_data(s, body, len);
-    if (!c->s)
+    if (c->s)
+        send_end(c);
+}
+
+void pf_async_call_send_outq(pf_async_call *c, const pf_outq *body, uint64_t timeout_ms,
+                             pf_async_done cb, void *arg)
+{
+    if (!send_head(c, body->bytes == 0 && c->s->req_trailers.n == 0, timeout_ms, cb, arg))
         return;
-    s->req_end = true;
-    router_request_end(s);
+    for (const pf_chunk *ch = body->head; ch && c->s; ch = ch->next)
+        if (ch->end > ch->start)
+            router_request_data(c->s, ch->data + ch->start, ch->end - ch->start);
+    if (c->s)
+        send_end(c);
 }
 
 void pf_async_call_cancel(pf_async_call *c)

@@ -37,6 +37,10 @@ pf_stream *pf_async_call_stream(pf_async_call *c);
  * and forget. */
 void pf_async_call_send(pf_async_call *c, const char *body, size_t len, uint64_t timeout_ms,
                         pf_async_done cb, void *arg);
+/* The same with the body in q (copied; framing headers are the caller's),
+ * ending with the stream's req_trailers when it has any. */
+void pf_async_call_send_outq(pf_async_call *c, const pf_outq *body, uint64_t timeout_ms,
+                             pf_async_done cb, void *arg);
 void pf_async_call_cancel(pf_async_call *c);
 /* Worker shutdown: cancel every call still running. */
 void pf_async_calls_abort(struct pf_worker *w);

@@ -157,6 +157,8 @@ static pf_pool *pool_find_or_add(pf_cluster_rt *c, const struct sockaddr_storage
         return NULL;
     p->cluster = c;
     p->addr = *addr;
+    p->breakers = c->breakers;
+    pf_queue_init(&p->cx_waiters);
     pf_queue_init(&p->idle);
     pf_queue_init(&p->h2conns);
     pf_queue_insert_tail(&c->pools, &p->link);
@@ -254,27 +256,4 @@ void pf_cluster_rt_destroy(pf_cluster_rt *c)
     pf_lb_rt_free(&c->lb);
     pf_hostset_unref(c->hs);
     c->hs = NULL;
-}
-
-/* Envoy's thresholds are global across workers: one relaxed atomic per
- * resource and cluster, as Envoy's ResourceManager. */
-bool pf_breakers_overflow(pf_cluster_rt *c, const pf_pool *p)
-{
-    if (!c->breakers)
-        return false;
-    const cfg_cb_thresholds *t =
-        c->cfg->lb ? &c->cfg->lb->cb[0] : &cfg_cluster_lb_defaults.cb[0];
-    if (atomic_load_explicit(&c->breakers->rq_active, memory_order_relaxed) >= t->max_requests)
-        return true;
-    /* HTTP/1.1 without an idle connection: the request will wait for one. */
-    return c->proto != &pf_upstream_h2 && p->alpn != PF_ALPN_H2 && p->n_idle == 0 &&
-           atomic_load_explicit(&c->breakers->rq_pending, memory_order_relaxed) >=
-               t->max_pending_requests;
-}
-
-void pf_breakers_add(pf_cluster_rt *c, bool pending, int64_t delta)
-{
-    if (c->breakers)
-        atomic_fetch_add_explicit(pending ? &c->breakers->rq_pending : &c->breakers->rq_active,
-                                  delta, memory_order_relaxed);
 }

@@ -49,11 +49,21 @@ typedef struct pf_lb_list {
     uint32_t maglev_n;
 } pf_lb_list;
 
+/* One locality of a priority (locality_weighted_lb_config). */
+typedef struct pf_lb_locality {
+    pf_lb_list healthy;             /* its healthy hosts of the priority */
+    uint64_t weight;                /* effective weight: locality weight x availability
+                                     * (min(10000, overprovisioning x healthy / total), 1e-4 units) */
+} pf_lb_locality;
+
 typedef struct pf_lb_prio {
     pf_lb_list healthy, all;
     uint32_t load;                  /* percent of requests sent to this priority */
     uint32_t n_healthy, n_total;
     bool panic;                     /* below healthy_panic_threshold: use `all` */
+    pf_lb_locality *locs;           /* [n_locs] when locality weighted, else NULL */
+    uint32_t n_locs;
+    uint64_t loc_total;             /* sum of locs[].weight; 0: balance over `healthy` */
 } pf_lb_prio;
 
 typedef struct pf_hostset {
@@ -65,6 +75,7 @@ typedef struct pf_hostset {
     uint32_t n_prio;
     cfg_lb_policy policy;
     uint32_t choice_count;          /* LEAST_REQUEST */
+    bool fail_on_panic;             /* zone_aware_lb_config.fail_traffic_on_panic */
     struct sockaddr_storage addrs[];
 } pf_hostset;
 
@@ -98,6 +109,8 @@ typedef struct pf_pool {
     void *tls_session;              /* SSL_SESSION * to resume with (proxy/tls.h), or NULL */
     struct pf_alpn_probe *probe;    /* auto_config: the connection learning the protocol */
     uint8_t alpn;                   /* auto_config: PF_ALPN_* the host picked */
+    struct pf_breakers *breakers;   /* the cluster's (outlives orphaned pools); may be NULL */
+    pf_queue cx_waiters;            /* streams waiting for a connection (proxy/router_cx_wait.c) */
 } pf_pool;
 
 /* What an auto_config pool knows of its host's protocol (proxy/upstream_auto.c). */
@@ -106,11 +119,14 @@ enum { PF_ALPN_UNKNOWN, PF_ALPN_H1, PF_ALPN_H2 };
 /* Frees a pool no connection uses any more. */
 void pf_pool_free(pf_pool *p);
 
-/* A worker's mutable balancer state for its current host set. */
+/* A worker's mutable balancer state for its current host set.  Each
+ * priority has 3 + n_locs schedules, in this order: healthy, all, the
+ * locality pick, then each locality's healthy list. */
 typedef struct pf_lb_rt {
-    uint32_t *rr;                   /* [2 * n_prio] round-robin counters (healthy, all) */
-    int64_t *cur;                   /* smooth weighted RR current weights, per list entry */
-    size_t *cur_off;                /* [2 * n_prio] offsets into cur */
+    uint32_t *rr;                   /* [schedules] round-robin counters */
+    int64_t *cur;                   /* smooth weighted RR current weights, per schedule entry */
+    size_t *cur_off;                /* [schedules] offsets into cur */
+    uint32_t *prio_base;            /* [n_prio] index of each priority's first schedule */
 } pf_lb_rt;
 
 /* What a pick needs from the request and the worker. */
@@ -136,6 +152,7 @@ void pf_lb_rt_free(pf_lb_rt *rt);
  * atomics, as Envoy's ResourceManager); owned by the server. */
 typedef struct pf_breakers {
     _Atomic int64_t rq_active, rq_pending, retries_active;
+    _Atomic int64_t cx_open;        /* upstream connections, every worker (proxy/breakers.c) */
 } pf_breakers;
 
 typedef struct pf_cluster_rt {
@@ -162,11 +179,6 @@ void pf_cluster_rt_set_hostset(struct pf_worker *w, pf_cluster_rt *c, pf_hostset
  * *prio (may be NULL) receives the chosen host's priority. */
 pf_pool *pf_cluster_pick(struct pf_worker *w, pf_cluster_rt *c, const uint64_t *hash, bool *panic,
                          uint32_t skip_prio, uint32_t *prio);
-/* Circuit breakers: true when a request to p would overflow max_requests
- * or max_pending_requests (503 UO). */
-bool pf_breakers_overflow(pf_cluster_rt *c, const pf_pool *p);
-/* Counts a request in (delta 1) or out (-1): active, or pending a connection. */
-void pf_breakers_add(pf_cluster_rt *c, bool pending, int64_t delta);
 /* Closes idle connections and frees pools (worker shutdown). */
 void pf_cluster_rt_destroy(pf_cluster_rt *c);
 

@@ -7,6 +7,7 @@
 #include "admin/stats.h"
 #include "config/cluster_config.h"
 #include "proxy/cluster.h"
+#include "proxy/dns.h"
 #include "proxy/health_check.h"
 #include "proxy/host_stats.h"
 #include "proxy/log.h"
@@ -112,6 +113,22 @@ void pf_cluster_mgr_set_members(pf_server *srv, size_t idx, pf_hostset *hs)
     if (c->hc)
         pf_hc_sync(c->hc, hs);
     pf_cluster_mgr_publish(srv, idx);
+}
+
+void pf_cluster_mgr_endpoints_replaced(pf_server *srv, size_t idx)
+{
+    const cfg_cluster *c = &srv->cfg->clusters[idx];
+    if (c->type == CFG_CLUSTER_STATIC) {
+        pf_hostset *hs = pf_hostset_from_static(c);
+        if (hs)
+            pf_cluster_mgr_set_members(srv, idx, hs);
+        else
+            pf_error("cluster '%s': out of memory building its new host set", c->name);
+        return;
+    }
+    pf_dns_stop(srv->dns[idx]);
+    if (!(srv->dns[idx] = pf_dns_start(srv, idx)))
+        pf_error("cluster '%s': out of memory restarting DNS", c->name);
 }
 
 void pf_cluster_mgr_publish(pf_server *srv, size_t idx)

@@ -22,6 +22,11 @@ int pf_cluster_mgr_init(struct pf_server *srv);
  * reference.  New hosts of a health-checked cluster start unhealthy until
  * their first check passes; publishes. */
 void pf_cluster_mgr_set_members(struct pf_server *srv, size_t cluster, struct pf_hostset *hs);
+/* Filesystem CDS (proxy/xds_fs.c): the endpoints of srv->cfg->clusters[idx]
+ * were replaced.  STATIC: the new addresses become the membership now (and
+ * are published); STRICT_DNS / LOGICAL_DNS: resolution restarts with the
+ * new names, the current hosts serving until the first answer. */
+void pf_cluster_mgr_endpoints_replaced(struct pf_server *srv, size_t cluster);
 /* The membership host set (no reference taken), NULL before the first. */
 const struct pf_hostset *pf_cluster_mgr_members(struct pf_server *srv, size_t cluster);
 /* Sets / clears PF_HOST_* flags of a slot; returns true when they changed

@@ -112,6 +112,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     pf_dns_cluster *d = req->data;
     d->in_flight = false;
+    if (d->stopped) {
+        /* The cluster's endpoints may have been replaced (proxy/xds_fs.c). */
+        uv_freeaddrinfo(res);
+        round_done(d);
+        return;
+    }
     const cfg_socket_address *ep = &d->cfg->endpoints[d->endpoint];
     if (status == 0)
         collect(d, res, ep->port);

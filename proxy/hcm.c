@@ -393,8 +393,7 @@ static void add_request_id(pf_stream *s)
 static void prepare_upstream_request(pf_stream *s)
 {
     const cfg_route *r = s->route;
-    if (!s->fc)                     /* with filters: done before them */
-        hcm__request_headers(s);
+    hcm__request_headers(s);        /* once: with filters, done before them */
     add_request_id(s);
     route_action_apply_request(s);
     pf_hdrs_remove_lit(&s->req_hdrs, "x-envoy-expected-rq-timeout-ms");
@@ -469,9 +468,9 @@ void hcm_on_request_headers(pf_stream *s, bool end)
          * the request reaches the router. */
         route_outcome o = route_action_select(s);
         hcm__route_timeouts(s);
-        if ((s->fc = pf_filter_chain_new(s)) != NULL) {
-            hcm__request_headers(s);
-            add_request_id(s);
+        hcm__request_headers(s);
+        add_request_id(s);
+        if ((s->fc = pf_filter_chain_new(s, (int)o)) != NULL) {
             pf_filter_decode_headers(s->fc, end);
             return;
         }

@@ -181,6 +181,9 @@ static void remote_address_headers(pf_stream *s)
 void hcm__request_headers(pf_stream *s)
 {
     const cfg_hcm_options *o = &s->hcm->opts;
+    if (s->hcm_headers_done)
+        return;
+    s->hcm_headers_done = true;
     pf_hdrs_remove_lit(&s->req_hdrs, "x-envoy-internal");
     if (o->use_remote_address && s->downstream_remote)
         remote_address_headers(s);

@@ -10,6 +10,7 @@
 #include "config/cluster_config.h"
 #include "proxy/cluster.h"
 #include "proxy/cluster_mgr.h"
+#include "proxy/health_check_grpc.h"
 #include "proxy/log.h"
 #include "proxy/proxy_stats.h"
 #include "proxy/server.h"
@@ -23,9 +24,17 @@ typedef struct hc_probe {
     uv_connect_t creq;
     uv_write_t wreq;
     hc_session *session;
-    char buf[256];
+    pf_hc_grpc *grpc;               /* gRPC checks: the HTTP/2 session, owned */
+    char buf[512];
     size_t len;
 } hc_probe;
+
+/* One write of gRPC session bytes; freed in its callback. */
+typedef struct hc_grpc_write {
+    uv_write_t req;
+    hc_probe *probe;
+    uint8_t *data;                  /* owned */
+} hc_grpc_write;
 
 struct hc_session {
     pf_hc *hc;
@@ -93,7 +102,9 @@ pf_hc *pf_hc_new(pf_server *srv, size_t idx)
 
 static void on_probe_closed(uv_handle_t *h)
 {
-    free(h->data);
+    hc_probe *p = h->data;
+    pf_hc_grpc_free(p->grpc);
+    free(p);
 }
 
 static void probe_end(hc_session *s)
@@ -106,16 +117,21 @@ static void probe_end(hc_session *s)
     uv_close((uv_handle_t *)&p->tcp, on_probe_closed);
 }
 
-static uint64_t next_interval(hc_session *s)
+/* Envoy's choice: before the cluster saw traffic, no_traffic_interval (or
+ * no_traffic_healthy_interval for a healthy host); right after a flip, the
+ * edge interval of the new state; else interval / unhealthy_interval. */
+static uint64_t next_interval(hc_session *s, bool flipped)
 {
     pf_hc *hc = s->hc;
     const cfg_health_check *c = hc->cfg;
-    uint16_t flags = pf_cluster_mgr_flags(hc->srv, hc->idx, s->slot);
-    uint64_t t = c->interval_ms;
-    if (flags & PF_HOST_FAILED_ACTIVE_HC)
-        t = c->unhealthy_interval_ms;
-    else if (stats_counter_value(hc->srv->stats, hc->srv->ps->clusters[hc->idx].rq_total) == 0)
-        t = c->no_traffic_interval_ms;     /* Envoy: no traffic yet, check less often */
+    bool healthy = !(pf_cluster_mgr_flags(hc->srv, hc->idx, s->slot) & PF_HOST_FAILED_ACTIVE_HC);
+    uint64_t t;
+    if (stats_counter_value(hc->srv->stats, hc->srv->ps->clusters[hc->idx].rq_total) == 0)
+        t = healthy ? c->no_traffic_healthy_interval_ms : c->no_traffic_interval_ms;
+    else if (healthy)
+        t = flipped ? c->healthy_edge_interval_ms : c->interval_ms;
+    else
+        t = flipped ? c->unhealthy_edge_interval_ms : c->unhealthy_interval_ms;
     uint64_t jitter = c->interval_jitter_ms ? (uint64_t)rand() % c->interval_jitter_ms : 0;
     if (c->interval_jitter_percent && t)
         jitter += (uint64_t)rand() % (t * c->interval_jitter_percent / 100 + 1);
@@ -172,7 +188,7 @@ static void check_done(hc_session *s, bool ok, bool network)
     }
     s->first_done = true;
     report_init(hc);
-    uv_timer_start(&s->timer, start_check, next_interval(s), 0);
+    uv_timer_start(&s->timer, start_check, next_interval(s, changed), 0);
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -193,17 +209,72 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)hint;
     hc_probe *p = h->data;
-    buf->base = p->buf + p->len;
+    buf->base = p->buf + p->len;            /* gRPC: p->len stays 0 */
     buf->len = sizeof p->buf - 1 - p->len;
+}
+
+static void on_grpc_written(uv_write_t *w, int status)
+{
+    hc_grpc_write *gw = w->data;
+    hc_probe *p = gw->probe;
+    free(gw->data);
+    free(gw);
+    if (p->session && status < 0)
+        check_done(p->session, false, true);
+}
+
+/* Writes whatever the HTTP/2 session has queued; false on failure. */
+static bool grpc_flush(hc_probe *p)
+{
+    uint8_t *data;
+    size_t len;
+    if (pf_hc_grpc_output(p->grpc, &data, &len) != 0)
+        return false;
+    if (!len)
+        return true;
+    hc_grpc_write *gw = malloc(sizeof *gw);
+    if (!gw) {
+        free(data);
+        return false;
+    }
+    gw->probe = p;
+    gw->data = data;
+    gw->req.data = gw;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    if (uv_write(&gw->req, (uv_stream_t *)&p->tcp, &b, 1, on_grpc_written) != 0) {
+        free(data);
+        free(gw);
+        return false;
+    }
+    return true;
+}
+
+/* gRPC: bytes from the host go to the session; a finished call ends the check. */
+static void grpc_read(hc_probe *p, hc_session *s, const uv_buf_t *buf, ssize_t n)
+{
+    if (n < 0) {
+        check_done(s, false, true);
+        return;
+    }
+    pf_hc_grpc_result r = pf_hc_grpc_recv(p->grpc, (const uint8_t *)buf->base, (size_t)n);
+    if (r == PF_HC_GRPC_PENDING) {
+        if (!grpc_flush(p))
+            check_done(s, false, true);
+        return;
+    }
+    check_done(s, r == PF_HC_GRPC_SERVING, r == PF_HC_GRPC_PROTOCOL_ERROR);
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
-    (void)buf;
     hc_probe *p = st->data;
     hc_session *s = p->session;
     if (!s)
         return;
+    if (p->grpc) {
+        grpc_read(p, s, buf, n);
+        return;
+    }
     if (n < 0) {
         check_done(s, false, true);     /* closed before a status line */
         return;
@@ -237,6 +308,14 @@ static void on_connect(uv_connect_t *req, int status)
     }
     if (s->hc->cfg->kind == CFG_HC_TCP) {
         check_done(s, true, false);
+        return;
+    }
+    if (s->hc->cfg->kind == CFG_HC_GRPC) {
+        /* Envoy's default authority is the cluster name. */
+        p->grpc = pf_hc_grpc_new(s->hc->cfg, s->hc->srv->cfg->clusters[s->hc->idx].name);
+        if (!p->grpc || !grpc_flush(p) ||
+            uv_read_start((uv_stream_t *)&p->tcp, on_alloc, on_read) != 0)
+            check_done(s, false, true);
         return;
     }
     uv_buf_t b = uv_buf_init(s->hc->request, (unsigned)s->hc->request_len);

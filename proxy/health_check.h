@@ -1,8 +1,10 @@
-/* Active health checking on the main thread (Envoy's HTTP and TCP health
- * checkers).  Each host of a cluster with health_checks gets its own timer;
- * a check is a fresh connection to the host (or its health_check_config
- * port): TCP passes when it connects, HTTP when the status of
- * "GET <path>" is in expected_statuses.  unhealthy_threshold failures in a
+/* Active health checking on the main thread (Envoy's HTTP, TCP and gRPC
+ * health checkers).  Each host of a cluster with health_checks gets its own
+ * timer; a check is a fresh connection to the host (or its
+ * health_check_config port): TCP passes when it connects, HTTP when the
+ * status of "GET <path>" is in expected_statuses, gRPC when
+ * grpc.health.v1.Health/Check answers SERVING (proxy/health_check_grpc.c;
+ * h2c only, checks do not speak TLS yet).  unhealthy_threshold failures in a
  * row mark a healthy host /failed_active_hc, healthy_threshold successes
  * clear it; a new host's first check decides at once (Envoy).  Changes
  * publish a new host set (proxy/cluster_mgr.h). */

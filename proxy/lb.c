@@ -7,7 +7,15 @@
  * percentage is below healthy_panic_threshold balances over all its hosts
  * (only when the total health is below 100).  Within a priority:
  * ROUND_ROBIN (smooth weighted), LEAST_REQUEST (power of choice_count
- * choices), RANDOM, RING_HASH and MAGLEV (random without a hash). */
+ * choices), RANDOM, RING_HASH and MAGLEV (random without a hash).
+ *
+ * locality_weighted_lb_config (ROUND_ROBIN, LEAST_REQUEST, RANDOM): within a
+ * priority not in panic, a locality is first picked by smooth weighted round
+ * robin over its effective weight, load_balancing_weight x min(1,
+ * overprovisioning_factor x healthy / total) (Envoy's effectiveLocalityWeight;
+ * a locality without a weight gets none), then a host among its healthy
+ * ones.  When no locality has weight, the priority's healthy hosts are used
+ * (Envoy falls through the same way). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -31,8 +39,12 @@ static void list_free(pf_lb_list *l)
 void pf_lb_free_prio(pf_hostset *hs)
 {
     for (uint32_t p = 0; p < hs->n_prio && hs->prio; p++) {
-        list_free(&hs->prio[p].healthy);
-        list_free(&hs->prio[p].all);
+        pf_lb_prio *pr = &hs->prio[p];
+        list_free(&pr->healthy);
+        list_free(&pr->all);
+        for (uint32_t k = 0; k < pr->n_locs; k++)
+            list_free(&pr->locs[k].healthy);
+        free(pr->locs);
     }
     free(hs->prio);
     hs->prio = NULL;
@@ -164,14 +176,23 @@ static int build_maglev(pf_lb_list *l, const pf_hostset *hs, uint32_t m)
     return 0;
 }
 
+/* Does host i belong to the list of priority prio (healthy ones only when
+ * healthy_only; of locality loc unless loc is LB_ANY_LOCALITY)? */
+#define LB_ANY_LOCALITY UINT64_MAX
+static bool in_list(const pf_hostset *hs, size_t i, uint32_t prio, bool healthy_only, uint64_t loc)
+{
+    const pf_host_info *h = &hs->info[i];
+    return h->priority == prio && (!healthy_only || !(h->flags & PF_HOST_UNHEALTHY)) &&
+           (loc == LB_ANY_LOCALITY || h->locality == loc);
+}
+
 static int build_list(pf_lb_list *l, const pf_hostset *hs, uint32_t prio, bool healthy_only,
-                      const cfg_cluster *cfg)
+                      uint64_t loc, const cfg_cluster *cfg)
 {
     const cfg_cluster_lb *lb = cfg && cfg->lb ? cfg->lb : &cfg_cluster_lb_defaults;
     uint32_t n = 0;
     for (size_t i = 0; i < hs->n; i++)
-        if (hs->info[i].priority == prio && (!healthy_only || !(hs->info[i].flags & PF_HOST_UNHEALTHY)))
-            n++;
+        n += in_list(hs, i, prio, healthy_only, loc);
     l->n = n;
     if (!n)
         return 0;
@@ -181,7 +202,7 @@ static int build_list(pf_lb_list *l, const pf_hostset *hs, uint32_t prio, bool h
         return -ENOMEM;
     uint32_t k = 0;
     for (size_t i = 0; i < hs->n; i++) {
-        if (hs->info[i].priority != prio || (healthy_only && (hs->info[i].flags & PF_HOST_UNHEALTHY)))
+        if (!in_list(hs, i, prio, healthy_only, loc))
             continue;
         l->hosts[k] = (uint32_t)i;
         l->weights[k] = hs->info[i].weight ? hs->info[i].weight : 1;
@@ -197,12 +218,57 @@ static int build_list(pf_lb_list *l, const pf_hostset *hs, uint32_t prio, bool h
     return 0;
 }
 
+/* The localities of priority pr (one per distinct pf_host_info.locality)
+ * with their healthy lists and effective weights. */
+static int build_localities(pf_lb_prio *pr, const pf_hostset *hs, uint32_t prio,
+                            const cfg_cluster *cfg)
+{
+    const cfg_cluster_lb *lb = cfg->lb;
+    uint32_t *ids = malloc((hs->n + 1) * sizeof *ids), n = 0;
+    if (!ids)
+        return -ENOMEM;
+    for (size_t i = 0; i < hs->n; i++) {
+        if (hs->info[i].priority != prio)
+            continue;
+        uint32_t k = 0;
+        while (k < n && ids[k] != hs->info[i].locality)
+            k++;
+        if (k == n)
+            ids[n++] = hs->info[i].locality;
+    }
+    pr->locs = calloc(n + 1, sizeof *pr->locs);
+    if (!pr->locs) {
+        free(ids);
+        return -ENOMEM;
+    }
+    pr->n_locs = n;
+    int rc = 0;
+    for (uint32_t k = 0; k < n && !rc; k++) {
+        pf_lb_locality *lo = &pr->locs[k];
+        uint64_t total = 0;
+        for (size_t i = 0; i < hs->n; i++)
+            total += in_list(hs, i, prio, false, ids[k]);
+        rc = build_list(&lo->healthy, hs, prio, true, ids[k], cfg);
+        uint64_t weight = ids[k] < lb->n_localities ? lb->localities[ids[k]].weight : 0;
+        uint64_t avail = total ? (uint64_t)lb->overprovisioning_factor * 100 * lo->healthy.n / total
+                               : 0;
+        lo->weight = weight * (avail > 10000 ? 10000 : avail);
+        pr->loc_total += lo->weight;
+    }
+    free(ids);
+    return rc;
+}
+
 int pf_hostset_build_lb(pf_hostset *hs, const cfg_cluster *cfg)
 {
     const cfg_cluster_lb *lb = cfg && cfg->lb ? cfg->lb : &cfg_cluster_lb_defaults;
     pf_lb_free_prio(hs);
     hs->policy = cfg ? cfg->lb_policy : CFG_LB_ROUND_ROBIN;
     hs->choice_count = lb->choice_count ? lb->choice_count : 2;
+    hs->fail_on_panic = lb->fail_traffic_on_panic;
+    /* Envoy's ring hash and maglev weigh hosts by locality instead; not done. */
+    bool by_locality = lb->locality_weighted && hs->policy != CFG_LB_RING_HASH &&
+                       hs->policy != CFG_LB_MAGLEV;
     uint32_t n_prio = 1;
     for (size_t i = 0; i < hs->n; i++)
         if (hs->info[i].priority + 1 > n_prio)
@@ -213,7 +279,9 @@ int pf_hostset_build_lb(pf_hostset *hs, const cfg_cluster *cfg)
     uint64_t health[128] = {0}, sum = 0;
     for (uint32_t p = 0; p < n_prio; p++) {
         pf_lb_prio *pr = &hs->prio[p];
-        if (build_list(&pr->healthy, hs, p, true, cfg) || build_list(&pr->all, hs, p, false, cfg)) {
+        if (build_list(&pr->healthy, hs, p, true, LB_ANY_LOCALITY, cfg) ||
+            build_list(&pr->all, hs, p, false, LB_ANY_LOCALITY, cfg) ||
+            (by_locality && build_localities(pr, hs, p, cfg))) {
             pf_lb_free_prio(hs);
             return -ENOMEM;
         }
@@ -260,29 +328,41 @@ void pf_lb_rt_free(pf_lb_rt *rt)
     free(rt->rr);
     free(rt->cur);
     free(rt->cur_off);
+    free(rt->prio_base);
     memset(rt, 0, sizeof *rt);
+}
+
+/* Entries of schedule j of a priority (see pf_lb_rt). */
+static size_t schedule_len(const pf_lb_prio *pr, uint32_t j)
+{
+    return j == 0 ? pr->healthy.n : j == 1 ? pr->all.n : j == 2 ? pr->n_locs
+                                                              : pr->locs[j - 3].healthy.n;
 }
 
 int pf_lb_rt_reset(pf_lb_rt *rt, const pf_hostset *hs)
 {
-    size_t lists = 2 * (size_t)(hs->n_prio ? hs->n_prio : 1), total = 0;
-    uint32_t *rr = calloc(lists, sizeof *rr);
-    size_t *off = calloc(lists, sizeof *off);
-    for (uint32_t p = 0; p < hs->n_prio && off; p++) {
-        off[2 * p] = total;
-        total += hs->prio[p].healthy.n;
-        off[2 * p + 1] = total;
-        total += hs->prio[p].all.n;
+    size_t lists = 1, total = 0;
+    for (uint32_t p = 0; p < hs->n_prio; p++)
+        lists += 3 + (size_t)hs->prio[p].n_locs;
+    uint32_t *rr = calloc(lists, sizeof *rr), *base = calloc(hs->n_prio + 1, sizeof *base);
+    size_t *off = calloc(lists, sizeof *off), li = 0;
+    for (uint32_t p = 0; p < hs->n_prio && off && base; p++) {
+        base[p] = (uint32_t)li;
+        for (uint32_t j = 0; j < 3 + hs->prio[p].n_locs; j++, li++) {
+            off[li] = total;
+            total += schedule_len(&hs->prio[p], j);
+        }
     }
     int64_t *cur = calloc(total + 1, sizeof *cur);
-    if (!rr || !off || !cur) {
-        free(rr), free(off), free(cur);
+    if (!rr || !off || !cur || !base) {
+        free(rr), free(off), free(cur), free(base);
         return -ENOMEM;
     }
     pf_lb_rt_free(rt);
     rt->rr = rr;
     rt->cur = cur;
     rt->cur_off = off;
+    rt->prio_base = base;
     return 0;
 }
 
@@ -309,6 +389,19 @@ static uint32_t pick_rr(const pf_lb_list *l, uint32_t *rr, int64_t *cur)
             best = i;
     }
     cur[best] -= (int64_t)l->total_weight;
+    return best;
+}
+
+/* Smooth weighted round robin over the localities of pr. */
+static uint32_t pick_locality(const pf_lb_prio *pr, int64_t *cur)
+{
+    uint32_t best = 0;
+    for (uint32_t k = 0; k < pr->n_locs; k++) {
+        cur[k] += (int64_t)pr->locs[k].weight;
+        if (cur[k] > cur[best])
+            best = k;
+    }
+    cur[best] -= (int64_t)pr->loc_total;
     return best;
 }
 
@@ -393,10 +486,18 @@ int pf_lb_choose(const pf_hostset *hs, pf_lb_rt *rt, pf_lb_ctx *ctx)
     ctx->prio = p;
     const pf_lb_prio *pr = &hs->prio[p];
     ctx->panic = pr->panic;
+    if (pr->panic && hs->fail_on_panic)
+        return -1;
     const pf_lb_list *l = pr->panic ? &pr->all : &pr->healthy;
+    size_t li = rt->prio_base[p] + (pr->panic ? 1 : 0);
+    if (!pr->panic && pr->loc_total) {
+        size_t ls = rt->prio_base[p] + 2;
+        uint32_t k = pick_locality(pr, rt->cur + rt->cur_off[ls]);
+        l = &pr->locs[k].healthy;
+        li = ls + 1 + k;
+    }
     if (!l->n)
         return -1;
-    size_t li = 2 * (size_t)p + (pr->panic ? 1 : 0);
     uint32_t i;
     switch (hs->policy) {
     case CFG_LB_LEAST_REQUEST:

@@ -136,6 +136,27 @@ static void register_http2(stats_store *st, pf_http2_stats *h)
     h->streams_active = reg(st, stats_gauge, p, "streams_active");
 }
 
+static void register_breakers(stats_store *st, const char *p, const cfg_cluster *c,
+                              pf_cluster_stats *cs)
+{
+    static const char *const prio[2] = {"default", "high"};
+    static const char *const open[4] = {"cx_open", "rq_pending_open", "rq_open",
+                                        "rq_retry_open"};
+    static const char *const rem[4] = {"remaining_cx", "remaining_pending", "remaining_rq",
+                                       "remaining_retries"};
+    const cfg_cluster_lb *lb = c->lb ? c->lb : &cfg_cluster_lb_defaults;
+    for (int i = 0; i < 2; i++) {
+        char cb[NAME_MAX_LEN + 32];
+        snprintf(cb, sizeof cb, "%s.circuit_breakers.%s", p, prio[i]);
+        cs->cb_track[i] = lb->cb[i].track_remaining;
+        for (int j = 0; j < 4; j++) {
+            cs->cb_open[i][j] = reg(st, stats_gauge, cb, open[j]);
+            if (cs->cb_track[i])
+                cs->cb_remaining[i][j] = reg(st, stats_gauge, cb, rem[j]);
+        }
+    }
+}
+
 static void register_cluster(stats_store *st, const cfg_cluster *c, pf_cluster_stats *cs)
 {
     char p[NAME_MAX_LEN], name[64];
@@ -184,6 +205,8 @@ static void register_cluster(stats_store *st, const cfg_cluster *c, pf_cluster_s
     cs->rq_pending_active = reg(st, stats_gauge, p, "upstream_rq_pending_active");
     cs->cx_overflow = reg(st, stats_counter, p, "upstream_cx_overflow");
     cs->rq_retry_overflow = reg(st, stats_counter, p, "upstream_rq_retry_overflow");
+    cs->retry_or_shadow_abandoned = reg(st, stats_counter, p, "retry_or_shadow_abandoned");
+    register_breakers(st, p, c, cs);
     if (c->lb && c->lb->n_hcs) {
         char h[NAME_MAX_LEN + 16];
         snprintf(h, sizeof h, "%s.health_check", p);

@@ -59,6 +59,12 @@ typedef struct pf_cluster_stats {
     pf_tls_stats ssl;                   /* cluster.<name>.ssl.* */
     /* Circuit breakers (proxy/router.c) */
     stat_id rq_pending_overflow, rq_pending_active, cx_overflow, rq_retry_overflow;
+    stat_id retry_or_shadow_abandoned;  /* body over the buffer limit (proxy/router_retry.c) */
+    /* circuit_breakers.<default|high>.{cx,rq_pending,rq,rq_retry}_open and, with
+     * track_remaining, remaining_{cx,pending,rq,retries}: gauges set from the
+     * shared counters by pf_breakers_publish() (proxy/breakers.c) */
+    stat_id cb_open[2][4], cb_remaining[2][4];
+    bool cb_track[2];
     /* cluster.<name>.health_check.* (proxy/health_check.c); registered when the
      * cluster has health_checks */
     bool has_hc;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "admin/runtime.h"
+#include "filters/lua/lua_cluster_specifier.h"
 #include "proxy/addr.h"
 #include "proxy/route_headers.h"
 #include "proxy/route_match.h"
@@ -96,9 +97,21 @@ size_t route_weighted_pick(const cfg_route *r, const struct pf_runtime_snapshot 
      * changes, so only the moved slice of users changes cluster. */
     uint64_t point = hashed ? (uint64_t)(((unsigned __int128)value * total) >> 64)
                             : value % total;
+    if (!r->wc_runtime) {
+        /* Static weights: binary search of the cumulative ends (many clusters). */
+        size_t lo = 0, hi = r->n_weighted - 1;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (point < r->weighted[mid].weight_end)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        return lo;
+    }
     uint64_t end = 0;
     for (size_t i = 0; i < r->n_weighted; i++) {
-        end += r->wc_runtime ? wc_weight(&r->weighted[i], rt) : r->weighted[i].weight;
+        end += wc_weight(&r->weighted[i], rt);
         if (point < end)
             return i;
     }
@@ -231,6 +244,8 @@ int route_action_pick_cluster(pf_stream *s, size_t *out)
     const cfg_route *r = s->route;
     if (r->n_hash && !s->has_route_hash)
         s->has_route_hash = compute_hash(s, r, &s->route_hash);
+    if (r->cluster_plugin)          /* cluster_specifier_plugin: Lua picks the cluster */
+        return pf_lua_cluster_pick(s, r->cluster_plugin, out);
     if (r->cluster_header) {
         pf_hdr *h = pf_hdrs_get(&s->req_hdrs, r->cluster_header, r->cluster_header_len);
         if (!h || !h->value.n)

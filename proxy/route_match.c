@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "admin/runtime.h"
+#include "proxy/route_index.h"
 #include "proxy/route_regex.h"
 
 /* ---- virtual hosts ---- */
@@ -305,6 +306,14 @@ const cfg_route *route_match(const cfg_virtual_host *vh, const route_req *rq)
 {
     const char *q = memchr(rq->path.p, '?', rq->path.n);
     size_t plen = q ? (size_t)(q - rq->path.p) : rq->path.n;
+    if (vh->index) {
+        route_cands c;
+        route_index_candidates(vh->index, rq, &c);
+        for (uint32_t i; (i = route_cands_next(&c)) != UINT32_MAX;)
+            if (route_accepts(&vh->routes[i], rq, plen))
+                return &vh->routes[i];
+        return NULL;
+    }
     for (size_t i = 0; i < vh->n_routes; i++) {
         const cfg_route *r = &vh->routes[i];
         if (route_accepts(r, rq, plen))

@@ -3,34 +3,35 @@
 #include <string.h>
 
 #include "config/retry_config.h"
+#include "admin/stats.h"
+#include "proxy/proxy_stats.h"
 #include "proxy/worker.h"
-
-static const cfg_retry_policy *policy(const pf_stream *s)
-{
-    return s->route ? s->route->retry : NULL;
-}
 
 void retry_keep_body(pf_stream *s, const char *p, size_t n)
 {
-    if (!policy(s) || s->retry_body_overflow)
+    if (!s->keep_body || s->retry_body_overflow)
         return;
     if (s->retry_body.bytes + n > PF_RETRY_BODY_LIMIT ||
         pf_outq_append(&s->retry_body, &s->w->chunks, p, n) != 0) {
+        /* Envoy gives up both retries and shadows at its buffer limit. */
+        if (retry_policy(s) || s->mirror_mask)
+            stats_inc(s->w->stats, s->ucs->retry_or_shadow_abandoned);
         s->retry_body_overflow = true;
+        s->mirror_mask = 0;
         pf_outq_clear(&s->retry_body, &s->w->chunks);
     }
 }
 
 bool retry_possible(const pf_stream *s)
 {
-    const cfg_retry_policy *rp = policy(s);
+    const cfg_retry_policy *rp = retry_policy(s);
     return rp && s->retries_done < rp->num_retries && s->req_end && !s->retry_body_overflow &&
            !s->resp_headers_sent;
 }
 
 bool retry_on_failure(const pf_stream *s, uint32_t flag, bool refused)
 {
-    const cfg_retry_policy *rp = policy(s);
+    const cfg_retry_policy *rp = retry_policy(s);
     if (!rp)
         return false;
     uint32_t on = rp->retry_on;
@@ -45,7 +46,7 @@ bool retry_on_failure(const pf_stream *s, uint32_t flag, bool refused)
 
 bool retry_on_timeout(const pf_stream *s)
 {
-    const cfg_retry_policy *rp = policy(s);
+    const cfg_retry_policy *rp = retry_policy(s);
     return rp && (rp->retry_on & (CFG_RETRY_5XX | CFG_RETRY_GATEWAY_ERROR));
 }
 
@@ -65,7 +66,7 @@ static int grpc_status_of(const pf_stream *s)
 
 bool retry_on_response(const pf_stream *s)
 {
-    const cfg_retry_policy *rp = policy(s);
+    const cfg_retry_policy *rp = retry_policy(s);
     if (!rp)
         return false;
     uint32_t on = rp->retry_on;
@@ -93,7 +94,7 @@ bool retry_on_response(const pf_stream *s)
 
 uint64_t retry_backoff_ms(pf_stream *s)
 {
-    const cfg_retry_policy *rp = policy(s);
+    const cfg_retry_policy *rp = retry_policy(s);
     uint32_t shift = s->retries_done < 16 ? s->retries_done : 16;
     uint64_t ceiling = rp->backoff_base_ms << shift;
     if (ceiling > rp->backoff_max_ms)

@@ -9,11 +9,20 @@
 
 #include "proxy/stream.h"
 
-/* Bodies above this are not kept: such requests are not retried (Envoy's
- * default per-request buffer limit is the connection's, 1 MiB). */
+/* Bodies above this are not kept: such requests are neither retried nor
+ * mirrored (Envoy's default per-request buffer limit is the connection's,
+ * 1 MiB, shared by retries and shadows). */
 #define PF_RETRY_BODY_LIMIT (1024 * 1024)
 
-/* Keeps request body bytes for a possible replay (no-op without a policy). */
+/* The stream's retry policy: its route's, else its virtual host's (Envoy
+ * takes the route's whole, never a merge of the two; resolved at load);
+ * NULL: no retries. */
+static inline const struct cfg_retry_policy *retry_policy(const pf_stream *s)
+{
+    return s->route ? s->route->retry_applied : NULL;
+}
+/* Keeps request body bytes for a possible replay or the mirrors (no-op
+ * unless s->keep_body); over PF_RETRY_BODY_LIMIT both are abandoned. */
 void retry_keep_body(pf_stream *s, const char *p, size_t n);
 /* True when the policy allows another attempt now (request complete, body
  * kept, nothing sent downstream, retries left). */

@@ -13,6 +13,7 @@
 #include "proxy/server_stats.h"
 #include "proxy/tls.h"
 #include "proxy/worker.h"
+#include "proxy/xds_fs.h"
 
 static void post_all(pf_server *s, pf_msg_kind kind)
 {
@@ -71,6 +72,7 @@ static void on_worker_exit(uv_async_t *h)
     for (size_t i = 0; s->dns && i < s->cfg->n_clusters; i++)
         pf_dns_stop(s->dns[i]);
     pf_cluster_mgr_stop(s);
+    pf_xds_fs_stop(s);
     pf_admin_stop(s->admin);
     s->admin = NULL;
     uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -141,6 +143,8 @@ int pf_server_run(const pf_server_opts *opts, cfg_bootstrap *cfg)
     }
     if (rc == 0)
         rc = start_clusters(s);
+    if (rc == 0)
+        rc = pf_xds_fs_start(s);
     if (rc == 0 && cfg->has_admin) {
         rc = pf_admin_start(s, &cfg->admin, &s->admin);
         if (rc)
@@ -170,6 +174,7 @@ int pf_server_run(const pf_server_opts *opts, cfg_bootstrap *cfg)
     for (size_t i = 0; s->hostsets && i < cfg->n_clusters; i++)
         pf_hostset_unref(s->hostsets[i]);
     pf_cluster_mgr_free(s);
+    pf_xds_fs_free(s);
     pf_server_state_free(s);
     pf_server_stats_free(s);
     pf_tls_store_free(tls);

@@ -47,6 +47,7 @@ typedef struct pf_server {
     atomic_bool hc_failed;          /* admin /healthcheck/fail (proxy/server_state.h); read by workers */
     struct runtime_loader *runtime; /* layers + current snapshot; main thread; owned */
     struct pf_cluster_mgr *cm;      /* host health, publishing, breakers (proxy/cluster_mgr.h); owned */
+    struct pf_xds_fs *xds;          /* filesystem xDS watches (proxy/xds_fs.h); owned; NULL: none */
 } pf_server;
 
 /* Runs the server until it has drained and stopped.  Returns the exit code. */

@@ -12,6 +12,7 @@
 #include "proxy/server.h"
 
 #define DNS_SLOTS_PER_ENDPOINT 64
+#define CDS_SPARE_SLOTS 64
 
 int pf_server_hosts_init(pf_server *srv)
 {
@@ -22,6 +23,10 @@ int pf_server_hosts_init(pf_server *srv)
     for (size_t i = 0; i < cfg->n_clusters; i++) {
         const cfg_cluster *c = &cfg->clusters[i];
         size_t cap = c->n_endpoints * (c->type == CFG_CLUSTER_STATIC ? 1 : DNS_SLOTS_PER_ENDPOINT);
+        /* CDS may bring new addresses while running (proxy/xds_fs.c); beyond
+         * the spare slots they share the table's last one (stats merged). */
+        if (c->from_cds)
+            cap += CDS_SPARE_SLOTS;
         if (!(srv->host_tables[i] = pf_host_table_new(cap + 1, srv->concurrency)))
             return UV_ENOMEM;
     }

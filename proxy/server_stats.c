@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include "admin/stats.h"
+#include "proxy/breakers.h"
 #include "proxy/cluster.h"
 #include "proxy/proxy_stats.h"
 #include "proxy/server_hosts.h"
@@ -30,6 +31,7 @@ static void on_flush(uv_timer_t *t)
 {
     pf_server *srv = t->data;
     update_server_gauges(srv);
+    pf_breakers_publish(srv);
     stats_flush(srv->stats);
 }
 

@@ -18,6 +18,7 @@
 #include "proxy/arena.h"
 #include "proxy/http.h"
 #include "proxy/outq.h"
+#include "proxy/queue.h"
 
 struct pf_worker;
 struct pf_upstream_proto;
@@ -77,6 +78,7 @@ struct pf_stream {
     pf_str method, path, authority, scheme;
     pf_hdrs req_hdrs, req_trailers;
     bool req_headers_done, req_end, req_abandoned, is_head;
+    bool hcm_headers_done;          /* hcm__request_headers ran (proxy/hcm_request_headers.c) */
 
     /* response */
     int status;
@@ -112,7 +114,14 @@ struct pf_stream {
     uint64_t try_deadline_ms, retry_at_ms;  /* per_try_timeout; a scheduled retry */
 
     /* retries (proxy/router.c, proxy/router_retry.c) */
-    pf_outq retry_body;             /* request body kept for a replay (chunks: worker pool) */
+    pf_outq retry_body;             /* request body kept for a replay or the mirrors
+                                       (chunks: worker pool) */
+    bool keep_body;                 /* a retry policy, a mirror or a wait wants retry_body */
+    bool retry_held;                /* holds one of the cluster's max_retries */
+    bool pending;                   /* counted as a pending request (circuit breakers) */
+    pf_queue cx_wait;               /* in pool->cx_waiters (proxy/router_cx_wait.c) */
+    bool cx_woken;                  /* taken off cx_waiters for a free connection */
+    uint8_t mirror_mask;            /* route mirror policies still to send (proxy/mirror.c) */
     bool retry_body_overflow;       /* too large to keep: no retries */
     bool retried_condition;         /* the last attempt failed retriably */
     uint32_t retries_done;

@@ -40,6 +40,10 @@ extern const pf_upstream_proto pf_upstream_h2;
  * and hands the stream to it (proxy/upstream_auto.c). */
 extern const pf_upstream_proto pf_upstream_auto;
 
+/* For the circuit breakers: can a stream go on one of p's HTTP/2
+ * connections (established or connecting) without opening another? */
+bool pf_upstream_h2_has_room(const pf_pool *p);
+
 /* ---- called by the connection manager ---- */
 
 /* Starts forwarding s (route and cluster chosen, request headers final).

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "admin/stats.h"
+#include "proxy/breakers.h"
 #include "proxy/host_stats.h"
 #include "proxy/proxy_stats.h"
 #include "config/tls_config.h"
@@ -30,6 +31,7 @@ pf_sock *pf_upstream_open(pf_worker *w, pf_pool *p, const pf_sock_cbs *cbs, void
     const pf_cluster_stats *cs = &w->ps->clusters[p->cluster->index];
     pf_host_counters *hc = pf_host_counters_of(p->cluster->hosts, w->id, p->slot);
     p->n_active++;
+    pf_breakers_cx_opened(p);
     stats_inc(w->stats, cs->cx_total);
     stats_gauge_add(w->stats, cs->cx_active, 1);
     PF_HC_ADD(hc->cx_total, 1);
@@ -58,6 +60,7 @@ void pf_upstream_closed(pf_pool *p, pf_sock *sock, const pf_cluster_stats *cs,
     PF_HC_ADD(hc->cx_active, -1);
     free(sock);
     p->n_active--;
+    pf_breakers_cx_closed(p);       /* may hand a waiting request its turn */
     if (!p->cluster && p->n_active == 0)
         pf_pool_free(p);
 }

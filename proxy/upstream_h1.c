@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "admin/stats.h"
+#include "proxy/breakers.h"
 #include "proxy/host_stats.h"
 #include "proxy/log.h"
 #include "proxy/proxy_stats.h"
@@ -56,6 +57,7 @@ static pf_stream *uconn_detach(pf_uconn *u, bool reusable)
     u->pool->n_idle++;
     u->idle_since_ms = uv_now(&u->sock->w->loop);
     pf_sock_read_start(u->sock);      /* notice the peer closing while idle */
+    pf_breakers_cx_idle(u->pool);
     return s;
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "admin/stats.h"
+#include "proxy/breakers.h"
 #include "proxy/host_stats.h"
 #include "proxy/log.h"
 #include "proxy/proxy_stats.h"
@@ -218,6 +219,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error, void
     if (!us)
         return 0;
     c->n_streams--;
+    pf_breakers_cx_idle(c->pool);   /* a stream slot is free: wake a waiter */
     pf_stream *s = us_detach(us);
     us_free(us);
     if (s) {
@@ -444,6 +446,16 @@ static h2conn *conn_for(pf_worker *w, pf_pool *p, const pf_stream *s, bool *conn
     }
     *connecting = true;
     return conn_new(w, p, s);
+}
+
+bool pf_upstream_h2_has_room(const pf_pool *p)
+{
+    for (const pf_queue *q = p->h2conns.next; q != &p->h2conns; q = q->next) {
+        const h2conn *c = pf_queue_data(q, h2conn, link);
+        if (!c->goaway && !c->closing && c->n_streams < c->max_streams)
+            return true;
+    }
+    return false;
 }
 
 /* ---- pf_upstream_proto ---- */

@@ -47,9 +47,11 @@ done
 
 # ---- packaging (issue 7): docker/, packaging/, tests/packaging/ ----
 # Config/manifest checks, the .deb in a clean debootstrap chroot, the container
-# image under podman, the arm64 cross build (installs debootstrap, podman, runc,
-# the aarch64 toolchain and :arm64 -dev packages when missing).  ~4 min.
-echo "== packaging (.deb in a chroot, container image)"
+# image under podman, both compose examples under podman-compose (TLS canary
+# demo, multi-cloud gateway), the arm64 cross build (installs debootstrap,
+# podman, podman-compose, runc, the aarch64 toolchain and :arm64 -dev packages
+# when missing).  ~4-8 min.
+echo "== packaging (.deb in a chroot, container image, compose)"
 tests/packaging/run.sh build/pilotfish
 
 echo "== all tests passed"

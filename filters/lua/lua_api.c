@@ -1,10 +1,12 @@
 /* The Lua stream handle API (Envoy's): handle, header map, buffer, stream
  * info, dynamic metadata, connection and SSL connection objects.
  *
- * Every object is a userdata holding the coroutine's liveness cell
- * (lua_ref); once the coroutine finished or the stream went away, methods
- * raise "object used outside of proper scope" instead of touching the
- * stream.  Objects keep the cell alive through their own __gc. */
+ * Every object is a userdata bound to its coroutine's slot and run
+ * (generation): once the run ended or its stream went away, methods raise
+ * "object used outside of proper scope" instead of touching the stream.
+ * Slots outlive every object (they are freed with the Lua state), so the
+ * objects need no finalizer.  Methods are closures over their class's
+ * metatable, which is how they check `self` without a registry lookup. */
 #include "filters/lua/lua_filter.h"
 
 #include <ctype.h>
@@ -18,6 +20,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "config/metadata_config.h"
+#include "config/route_config.h"
+#include "config/yaml_node.h"
 #include "proxy/addr.h"
 #include "proxy/downstream.h"
 #include "proxy/log.h"
@@ -25,19 +30,9 @@
 #include "proxy/sock.h"
 #include "proxy/tls.h"
 
-#define MT_HANDLE "pf.lua.handle"
-#define MT_HEADERS "pf.lua.headers"
-#define MT_BUFFER "pf.lua.buffer"
-#define MT_CHUNK "pf.lua.chunk"
-#define MT_INFO "pf.lua.streaminfo"
-#define MT_DYNMETA "pf.lua.dynmeta"
-#define MT_CONN "pf.lua.connection"
-#define MT_SSL "pf.lua.ssl"
-#define MT_META "pf.lua.metadata"
-#define DYNMETA_KEY "pf.lua.dynmeta.store"
-
 typedef struct lobj {
-    lua_ref *ref;
+    lua_slot *slot;
+    uint32_t gen;                   /* the slot's run this object belongs to */
     int which;                      /* headers: 0 headers, 1 trailers */
 } lobj;
 
@@ -46,34 +41,46 @@ typedef struct lchunk {
     char data[];
 } lchunk;
 
-static void push_obj(lua_State *L, lua_co *co, const char *mt, int which)
+static void push_obj(lua_State *L, lua_co *co, enum lua_mt mt, int which)
 {
     lobj *o = lua_newuserdata(L, sizeof *o);
-    o->ref = co->ref;
+    o->slot = co->slot;
+    o->gen = co->slot->gen;
     o->which = which;
-    co->ref->refs++;
-    luaL_getmetatable(L, mt);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, co->fs->lw->mt[mt]);
     lua_setmetatable(L, -2);
 }
 
-static int obj_gc(lua_State *L)
+/* The userdata at idx when its metatable is `mt` (a stack index), else NULL. */
+static void *check_class(lua_State *L, int idx, int mt)
 {
-    lobj *o = lua_touserdata(L, 1);
-    if (o && o->ref && --o->ref->refs == 0)
-        free(o->ref);
-    if (o)
-        o->ref = NULL;
-    return 0;
+    void *p = lua_touserdata(L, idx);
+    if (!p || !lua_getmetatable(L, idx))
+        return NULL;
+    bool same = lua_rawequal(L, -1, mt);
+    lua_pop(L, 1);
+    return same ? p : NULL;
 }
 
-static lua_co *alive(lua_State *L, const char *mt, lobj **out)
+/* self (argument 1) of a method of its class: the method's upvalue 1 is
+ * the class metatable.  Raises a Lua error for a foreign value or a dead
+ * object. */
+void *pf_lua_self(lua_State *L)
 {
-    lobj *o = luaL_checkudata(L, 1, mt);
-    if (!o->ref || !o->ref->co)
+    void *o = check_class(L, 1, lua_upvalueindex(1));
+    if (!o)
+        luaL_argerror(L, 1, "not an object of this class (use ':' to call methods)");
+    return o;
+}
+
+static lua_co *alive(lua_State *L, lobj **out)
+{
+    lobj *o = pf_lua_self(L);
+    if (o->gen != o->slot->gen || !o->slot->co)
         luaL_error(L, "object used outside of proper scope");
     if (out)
         *out = o;
-    return o->ref->co;
+    return o->slot->co;
 }
 
 static pf_stream *stream_of(lua_co *co)
@@ -81,43 +88,47 @@ static pf_stream *stream_of(lua_co *co)
     return pf_filter_stream(co->fs->fc);
 }
 
-void pf_lua_push_handle(lua_State *L, lua_co *co) { push_obj(L, co, MT_HANDLE, 0); }
-void pf_lua_push_headers(lua_State *L, lua_co *co, int which) { push_obj(L, co, MT_HEADERS, which); }
+void pf_lua_push_handle(lua_State *L, lua_co *co) { push_obj(L, co, LMT_HANDLE, 0); }
+void pf_lua_push_headers(lua_State *L, lua_co *co, int which) { push_obj(L, co, LMT_HEADERS, which); }
 
 void pf_lua_push_body(lua_State *L, lua_co *co)
 {
     if (!co->always_wrap && pf_filter_buffer(co->fs->fc, co->dir)->n == 0)
         lua_pushnil(L);
     else
-        push_obj(L, co, MT_BUFFER, 0);
+        push_obj(L, co, LMT_BUFFER, 0);
 }
 
-void pf_lua_push_chunk(lua_State *L, const char *p, size_t n)
+void pf_lua_push_chunk(lua_State *L, lua_co *co, const char *p, size_t n)
 {
     lchunk *c = lua_newuserdata(L, sizeof *c + n);
     c->n = n;
     if (n)
         memcpy(c->data, p, n);
-    luaL_getmetatable(L, MT_CHUNK);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, co->fs->lw->mt[LMT_CHUNK]);
     lua_setmetatable(L, -2);
 }
 
 /* ---- header map ---- */
 
-static pf_hdrs *hdrs_of(lua_co *co, int which)
+static pf_hdrs *stream_hdrs(pf_stream *s, pf_filter_dir d, int which)
 {
-    pf_stream *s = stream_of(co);
-    if (co->dir == PF_DECODE)
+    if (d == PF_DECODE)
         return which ? &s->req_trailers : &s->req_hdrs;
     return which ? &s->resp_trailers : &s->resp_hdrs;
 }
 
+static pf_hdrs *hdrs_of(lua_co *co, int which)
+{
+    return stream_hdrs(stream_of(co), co->dir, which);
+}
+
 /* A pseudo-header's value (request :method/:path/:authority/:scheme,
  * response :status); false when it is not one. */
-static bool pseudo_get(lua_co *co, const char *k, pf_str *out, char *tmp, size_t tl)
+static bool stream_pseudo_get(pf_stream *s, pf_filter_dir d, const char *k, pf_str *out,
+                              char *tmp, size_t tl)
 {
-    pf_stream *s = stream_of(co);
-    if (co->dir == PF_DECODE) {
+    if (d == PF_DECODE) {
         if (!strcmp(k, ":method")) *out = s->method;
         else if (!strcmp(k, ":path")) *out = s->path;
         else if (!strcmp(k, ":authority")) *out = s->authority;
@@ -132,10 +143,21 @@ static bool pseudo_get(lua_co *co, const char *k, pf_str *out, char *tmp, size_t
     return true;
 }
 
+static bool pseudo_get(lua_co *co, const char *k, pf_str *out, char *tmp, size_t tl)
+{
+    return stream_pseudo_get(stream_of(co), co->dir, k, out, tmp, tl);
+}
+
+/* Before a header map change: raises when the headers already went on;
+ * request header changes clear the route cache (Envoy's Lua filter does,
+ * with its default clear_route_cache: true), so the route is chosen again
+ * when the request reaches the router. */
 static void check_mutable(lua_State *L, lua_co *co, lobj *o)
 {
     if (o->which == 0 && co->hdrs_passed)
         luaL_error(L, "header map can no longer be modified");
+    if (o->which == 0 && co->dir == PF_DECODE)
+        pf_filter_clear_route_cache(co->fs->fc);
 }
 
 static int pseudo_set(lua_State *L, lua_co *co, const char *k, const char *v, size_t vn)
@@ -169,19 +191,16 @@ static void lower_dup(lua_State *L, pf_stream *s, const char *k, size_t kn, pf_s
         ((char *)out->p)[i] = (char)tolower((unsigned char)out->p[i]);
 }
 
-static int h_get(lua_State *L)
+int pf_lua_push_header(lua_State *L, pf_stream *s, pf_filter_dir d, int which, const char *k,
+                       size_t kn)
 {
-    lobj *o;
-    lua_co *co = alive(L, MT_HEADERS, &o);
-    size_t kn;
-    const char *k = luaL_checklstring(L, 2, &kn);
     char tmp[16];
     pf_str v;
-    if (k[0] == ':' && o->which == 0 && pseudo_get(co, k, &v, tmp, sizeof tmp)) {
+    if (k[0] == ':' && which == 0 && stream_pseudo_get(s, d, k, &v, tmp, sizeof tmp)) {
         lua_pushlstring(L, v.p, v.n);
         return 1;
     }
-    const pf_hdrs *h = hdrs_of(co, o->which);
+    const pf_hdrs *h = stream_hdrs(s, d, which);
     luaL_Buffer b;
     int found = 0;
     luaL_buffinit(L, &b);
@@ -200,10 +219,19 @@ static int h_get(lua_State *L)
     return 1;
 }
 
+static int h_get(lua_State *L)
+{
+    lobj *o;
+    lua_co *co = alive(L, &o);
+    size_t kn;
+    const char *k = luaL_checklstring(L, 2, &kn);
+    return pf_lua_push_header(L, stream_of(co), co->dir, o->which, k, kn);
+}
+
 static int h_get_at(lua_State *L)
 {
     lobj *o;
-    lua_co *co = alive(L, MT_HEADERS, &o);
+    lua_co *co = alive(L, &o);
     size_t kn;
     const char *k = luaL_checklstring(L, 2, &kn);
     lua_Integer idx = luaL_checkinteger(L, 3);
@@ -221,7 +249,7 @@ static int h_get_at(lua_State *L)
 static int h_num_values(lua_State *L)
 {
     lobj *o;
-    lua_co *co = alive(L, MT_HEADERS, &o);
+    lua_co *co = alive(L, &o);
     size_t kn;
     const char *k = luaL_checklstring(L, 2, &kn);
     const pf_hdrs *h = hdrs_of(co, o->which);
@@ -235,7 +263,7 @@ static int h_num_values(lua_State *L)
 static int h_add_impl(lua_State *L, bool replace)
 {
     lobj *o;
-    lua_co *co = alive(L, MT_HEADERS, &o);
+    lua_co *co = alive(L, &o);
     check_mutable(L, co, o);
     size_t kn, vn;
     const char *k = luaL_checklstring(L, 2, &kn);
@@ -261,7 +289,7 @@ static int h_replace(lua_State *L) { return h_add_impl(L, true); }
 static int h_remove(lua_State *L)
 {
     lobj *o;
-    lua_co *co = alive(L, MT_HEADERS, &o);
+    lua_co *co = alive(L, &o);
     check_mutable(L, co, o);
     size_t kn;
     const char *k = luaL_checklstring(L, 2, &kn);
@@ -277,7 +305,7 @@ static int h_remove(lua_State *L)
 static int h_reason(lua_State *L)
 {
     lobj *o;
-    lua_co *co = alive(L, MT_HEADERS, &o);
+    lua_co *co = alive(L, &o);
     check_mutable(L, co, o);
     luaL_checkstring(L, 2);         /* accepted; the codecs send the standard phrase */
     return 0;
@@ -306,7 +334,7 @@ static int push_pairs(lua_State *L)
 static int h_pairs(lua_State *L)
 {
     lobj *o;
-    lua_co *co = alive(L, MT_HEADERS, &o);
+    lua_co *co = alive(L, &o);
     lua_newtable(L);
     int n = 0;
     if (o->which == 0) {
@@ -347,21 +375,21 @@ static int get_bytes(lua_State *L, const char *p, size_t len)
 
 static int b_length(lua_State *L)
 {
-    lua_co *co = alive(L, MT_BUFFER, NULL);
+    lua_co *co = alive(L, NULL);
     lua_pushinteger(L, (lua_Integer)pf_filter_buffer(co->fs->fc, co->dir)->n);
     return 1;
 }
 
 static int b_get_bytes(lua_State *L)
 {
-    lua_co *co = alive(L, MT_BUFFER, NULL);
+    lua_co *co = alive(L, NULL);
     pf_fbuf *b = pf_filter_buffer(co->fs->fc, co->dir);
     return get_bytes(L, b->p, b->n);
 }
 
 static int b_set_bytes(lua_State *L)
 {
-    lua_co *co = alive(L, MT_BUFFER, NULL);
+    lua_co *co = alive(L, NULL);
     size_t n;
     const char *p = luaL_checklstring(L, 2, &n);
     pf_fbuf *b = pf_filter_buffer(co->fs->fc, co->dir);
@@ -390,16 +418,24 @@ static int b_set_bytes(lua_State *L)
     return 0;
 }
 
+static lchunk *check_chunk(lua_State *L)
+{
+    lchunk *c = check_class(L, 1, lua_upvalueindex(1));
+    if (!c)
+        luaL_argerror(L, 1, "not a buffer (use ':' to call methods)");
+    return c;
+}
+
 static int c_length(lua_State *L)
 {
-    lchunk *c = luaL_checkudata(L, 1, MT_CHUNK);
+    lchunk *c = check_chunk(L);
     lua_pushinteger(L, (lua_Integer)c->n);
     return 1;
 }
 
 static int c_get_bytes(lua_State *L)
 {
-    lchunk *c = luaL_checkudata(L, 1, MT_CHUNK);
+    lchunk *c = check_chunk(L);
     return get_bytes(L, c->data, c->n);
 }
 
@@ -431,26 +467,26 @@ static SSL *ssl_of(pf_stream *s)
 
 static int i_protocol(lua_State *L)
 {
-    pf_stream *s = stream_of(alive(L, MT_INFO, NULL));
+    pf_stream *s = stream_of(alive(L, NULL));
     lua_pushlstring(L, s->protocol.p ? s->protocol.p : "", s->protocol.n);
     return 1;
 }
 
 static int i_local(lua_State *L)
 {
-    push_addr(L, stream_of(alive(L, MT_INFO, NULL))->downstream_local);
+    push_addr(L, stream_of(alive(L, NULL))->downstream_local);
     return 1;
 }
 
 static int i_remote(lua_State *L)
 {
-    push_addr(L, stream_of(alive(L, MT_INFO, NULL))->downstream_remote);
+    push_addr(L, stream_of(alive(L, NULL))->downstream_remote);
     return 1;
 }
 
 static int i_sni(lua_State *L)
 {
-    pf_dconn *dc = dconn_of(stream_of(alive(L, MT_INFO, NULL)));
+    pf_dconn *dc = dconn_of(stream_of(alive(L, NULL)));
     const char *sni = dc && pf_sock_is_tls(&dc->sock) ? pf_sock_sni(&dc->sock) : NULL;
     lua_pushstring(L, sni ? sni : "");
     return 1;
@@ -458,34 +494,35 @@ static int i_sni(lua_State *L)
 
 static int i_route_name(lua_State *L)
 {
-    pf_stream *s = stream_of(alive(L, MT_INFO, NULL));
+    pf_stream *s = stream_of(alive(L, NULL));
     lua_pushstring(L, s->route && s->route->name ? s->route->name : "");
     return 1;
 }
 
 static int i_dynmeta(lua_State *L)
 {
-    lua_co *co = alive(L, MT_INFO, NULL);
-    push_obj(L, co, MT_DYNMETA, 0);
+    lua_co *co = alive(L, NULL);
+    push_obj(L, co, LMT_DYNMETA, 0);
     return 1;
 }
 
 static int i_ssl(lua_State *L)
 {
-    lua_co *co = alive(L, MT_INFO, NULL);
+    lua_co *co = alive(L, NULL);
     if (!ssl_of(stream_of(co))) {
         lua_pushnil(L);
         return 1;
     }
-    push_obj(L, co, MT_SSL, 0);
+    push_obj(L, co, LMT_SSL, 0);
     return 1;
 }
 
-/* ---- dynamic metadata: registry[DYNMETA_KEY][stream] = {ns = {k = v}} ---- */
+/* ---- dynamic metadata: store[stream] = {ns = {k = v}}, store at lw->dynmeta_ref ---- */
 
-static void push_store(lua_State *L, const void *key, bool create)
+static void push_store(lua_State *L, lua_co *co, bool create)
 {
-    lua_getfield(L, LUA_REGISTRYINDEX, DYNMETA_KEY);
+    const void *key = stream_of(co);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, co->fs->lw->dynmeta_ref);
     lua_pushlightuserdata(L, (void *)key);
     lua_rawget(L, -2);
     if (lua_isnil(L, -1) && create) {
@@ -494,13 +531,15 @@ static void push_store(lua_State *L, const void *key, bool create)
         lua_pushlightuserdata(L, (void *)key);
         lua_pushvalue(L, -2);
         lua_rawset(L, -4);
+        co->fs->dynmeta = true;     /* cleared when the filter goes */
     }
     lua_remove(L, -2);
 }
 
-void pf_lua_dynmeta_clear(lua_State *L, const void *key)
+void pf_lua_dynmeta_clear(pf_lua_worker *lw, const void *key)
 {
-    lua_getfield(L, LUA_REGISTRYINDEX, DYNMETA_KEY);
+    lua_State *L = lw->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lw->dynmeta_ref);
     lua_pushlightuserdata(L, (void *)key);
     lua_pushnil(L);
     lua_rawset(L, -3);
@@ -509,9 +548,9 @@ void pf_lua_dynmeta_clear(lua_State *L, const void *key)
 
 static int d_get(lua_State *L)
 {
-    lua_co *co = alive(L, MT_DYNMETA, NULL);
+    lua_co *co = alive(L, NULL);
     luaL_checkstring(L, 2);
-    push_store(L, stream_of(co), false);
+    push_store(L, co, false);
     if (lua_isnil(L, -1))
         return 1;
     lua_pushvalue(L, 2);
@@ -521,10 +560,10 @@ static int d_get(lua_State *L)
 
 static int d_set(lua_State *L)
 {
-    lua_co *co = alive(L, MT_DYNMETA, NULL);
+    lua_co *co = alive(L, NULL);
     luaL_checkstring(L, 2);
     luaL_checkstring(L, 3);
-    push_store(L, stream_of(co), true);
+    push_store(L, co, true);
     lua_pushvalue(L, 2);
     lua_rawget(L, -2);
     if (lua_isnil(L, -1)) {
@@ -542,10 +581,10 @@ static int d_set(lua_State *L)
 
 static int d_pairs(lua_State *L)
 {
-    lua_co *co = alive(L, MT_DYNMETA, NULL);
+    lua_co *co = alive(L, NULL);
     lua_newtable(L);
     int n = 0;
-    push_store(L, stream_of(co), false);
+    push_store(L, co, false);
     if (!lua_isnil(L, -1)) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {
@@ -562,18 +601,18 @@ static int d_pairs(lua_State *L)
 
 static int conn_ssl(lua_State *L)
 {
-    lua_co *co = alive(L, MT_CONN, NULL);
+    lua_co *co = alive(L, NULL);
     if (!ssl_of(stream_of(co))) {
         lua_pushnil(L);
         return 1;
     }
-    push_obj(L, co, MT_SSL, 0);
+    push_obj(L, co, LMT_SSL, 0);
     return 1;
 }
 
 static SSL *check_ssl(lua_State *L)
 {
-    SSL *ssl = ssl_of(stream_of(alive(L, MT_SSL, NULL)));
+    SSL *ssl = ssl_of(stream_of(alive(L, NULL)));
     if (!ssl)
         luaL_error(L, "object used outside of proper scope");
     return ssl;
@@ -662,17 +701,74 @@ static int s_session_id(lua_State *L)
     return 1;
 }
 
-/* ---- metadata (route filter metadata is not kept: always empty) ---- */
+/* ---- metadata: the route's filter_metadata entry, as a Lua table kept in
+ * the object's environment ---- */
+
+static bool plain_is(const yn_node *n, const char *a, const char *b, const char *c)
+{
+    return !strcmp(n->str, a) || !strcmp(n->str, b) || !strcmp(n->str, c);
+}
+
+/* Pushes a YAML value the way Envoy maps a protobuf Struct value: null ->
+ * nil, bool, number, string, list -> array, struct -> table. */
+static void push_yaml(lua_State *L, const yn_node *n)
+{
+    luaL_checkstack(L, 4, "metadata too deep");
+    if (n->kind == YN_SCALAR) {
+        if (n->plain) {
+            char *end;
+            double d;
+            if (yn_is_null(n)) {
+                lua_pushnil(L);
+                return;
+            }
+            if (plain_is(n, "true", "True", "TRUE") || plain_is(n, "false", "False", "FALSE")) {
+                lua_pushboolean(L, n->str[0] == 't' || n->str[0] == 'T');
+                return;
+            }
+            d = strtod(n->str, &end);
+            if (end != n->str && *end == '\0') {
+                lua_pushnumber(L, d);
+                return;
+            }
+        }
+        lua_pushlstring(L, n->str, n->len);
+        return;
+    }
+    lua_createtable(L, n->kind == YN_SEQ ? (int)n->n : 0, n->kind == YN_MAP ? (int)n->n : 0);
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->kind == YN_MAP)
+            lua_pushlstring(L, n->keys[i]->str, n->keys[i]->len);
+        else
+            lua_pushinteger(L, (lua_Integer)i + 1);
+        push_yaml(L, n->items[i]);
+        lua_rawset(L, -3);
+    }
+}
 
 static int m_get(lua_State *L)
 {
-    lua_pushnil(L);
+    alive(L, NULL);
+    luaL_checkany(L, 2);
+    lua_getfenv(L, 1);
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
     return 1;
 }
 
 static int m_pairs(lua_State *L)
 {
+    alive(L, NULL);
     lua_newtable(L);
+    int n = 0;
+    lua_getfenv(L, 1);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, -5, ++n);
+        lua_rawseti(L, -4, ++n);
+    }
+    lua_pop(L, 1);
     return push_pairs(L);
 }
 
@@ -680,14 +776,14 @@ static int m_pairs(lua_State *L)
 
 static int l_headers(lua_State *L)
 {
-    lua_co *co = alive(L, MT_HANDLE, NULL);
+    lua_co *co = alive(L, NULL);
     pf_lua_push_headers(L, co, 0);
     return 1;
 }
 
 static int l_body(lua_State *L)
 {
-    lua_co *co = alive(L, MT_HANDLE, NULL);
+    lua_co *co = alive(L, NULL);
     co->always_wrap = lua_toboolean(L, 2);
     if (co->fs->end_seen[co->dir]) {
         pf_lua_push_body(L, co);
@@ -700,9 +796,9 @@ static int l_body(lua_State *L)
 static int chunk_iter(lua_State *L)
 {
     lobj *o = lua_touserdata(L, lua_upvalueindex(1));
-    if (!o->ref || !o->ref->co)
+    if (o->gen != o->slot->gen || !o->slot->co)
         return luaL_error(L, "object used outside of proper scope");
-    lua_co *co = o->ref->co;
+    lua_co *co = o->slot->co;
     if (co->fs->end_seen[co->dir]) {
         lua_pushnil(L);
         return 1;
@@ -713,7 +809,7 @@ static int chunk_iter(lua_State *L)
 
 static int l_body_chunks(lua_State *L)
 {
-    alive(L, MT_HANDLE, NULL);
+    alive(L, NULL);
     lua_pushvalue(L, 1);
     lua_pushcclosure(L, chunk_iter, 1);
     return 1;
@@ -721,7 +817,7 @@ static int l_body_chunks(lua_State *L)
 
 static int l_trailers(lua_State *L)
 {
-    lua_co *co = alive(L, MT_HANDLE, NULL);
+    lua_co *co = alive(L, NULL);
     if (co->fs->end_seen[co->dir]) {
         pf_stream *s = stream_of(co);
         const pf_hdrs *t = co->dir == PF_DECODE ? &s->req_trailers : &s->resp_trailers;
@@ -735,30 +831,42 @@ static int l_trailers(lua_State *L)
     return lua_yield(L, 0);
 }
 
+/* Envoy: the entry under the filter's configured name, else under its
+ * canonical name. */
 static int l_metadata(lua_State *L)
 {
-    lua_co *co = alive(L, MT_HANDLE, NULL);
-    push_obj(L, co, MT_META, 0);
+    lua_co *co = alive(L, NULL);
+    const cfg_route *r = stream_of(co)->route;
+    const yn_node *fm = r ? r->filter_metadata : NULL;
+    const yn_node *e = cfg_metadata_entry(fm, co->fs->cfg->name);
+    if (!e)
+        e = cfg_metadata_entry(fm, "envoy.filters.http.lua");
+    push_obj(L, co, LMT_META, 0);
+    if (e)
+        push_yaml(L, e);
+    else
+        lua_newtable(L);
+    lua_setfenv(L, -2);
     return 1;
 }
 
 static int l_stream_info(lua_State *L)
 {
-    lua_co *co = alive(L, MT_HANDLE, NULL);
-    push_obj(L, co, MT_INFO, 0);
+    lua_co *co = alive(L, NULL);
+    push_obj(L, co, LMT_INFO, 0);
     return 1;
 }
 
 static int l_connection(lua_State *L)
 {
-    lua_co *co = alive(L, MT_HANDLE, NULL);
-    push_obj(L, co, MT_CONN, 0);
+    lua_co *co = alive(L, NULL);
+    push_obj(L, co, LMT_CONN, 0);
     return 1;
 }
 
 static int l_log(lua_State *L, int level)
 {
-    alive(L, MT_HANDLE, NULL);
+    alive(L, NULL);
     const char *m = luaL_checkstring(L, 2);
     pf_log(level, "lua: script log: %s", m);
     return 0;
@@ -773,7 +881,7 @@ static int l_critical(lua_State *L) { return l_log(L, PF_LOG_CRITICAL); }
 
 static int l_respond(lua_State *L)
 {
-    lua_co *co = alive(L, MT_HANDLE, NULL);
+    lua_co *co = alive(L, NULL);
     if (co->dir != PF_DECODE)
         return luaL_error(L, "respond not currently supported in the response path");
     if (co->hdrs_passed)
@@ -820,13 +928,13 @@ static int l_respond(lua_State *L)
 
 static int l_http_call(lua_State *L)
 {
-    lua_co *co = alive(L, MT_HANDLE, NULL);
+    lua_co *co = alive(L, NULL);
     return pf_lua_http_call(L, co);
 }
 
 static int l_timestamp(lua_State *L)
 {
-    alive(L, MT_HANDLE, NULL);
+    alive(L, NULL);
     struct timeval tv;
     gettimeofday(&tv, NULL);
     lua_pushnumber(L, (lua_Number)tv.tv_sec * 1000 + tv.tv_usec / 1000);
@@ -835,7 +943,7 @@ static int l_timestamp(lua_State *L)
 
 static int l_base64(lua_State *L)
 {
-    alive(L, MT_HANDLE, NULL);
+    alive(L, NULL);
     size_t n;
     const unsigned char *p = (const unsigned char *)luaL_checklstring(L, 2, &n);
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -856,39 +964,41 @@ static int l_base64(lua_State *L)
 /* pilotfish extension, not an Envoy method (filters/lua/lua_pilotfish.c) */
 static int l_pilotfish(lua_State *L)
 {
-    lua_co *co = alive(L, MT_HANDLE, NULL);
+    lua_co *co = alive(L, NULL);
     return pf_lua_push_pilotfish(L, co->fs->lw->w);
 }
 
 static int l_clear_route_cache(lua_State *L)
 {
-    lua_co *co = alive(L, MT_HANDLE, NULL);
+    lua_co *co = alive(L, NULL);
     pf_filter_clear_route_cache(co->fs->fc);
     return 0;
 }
 
 /* ---- registration ---- */
 
-static void new_class(lua_State *L, const char *mt, const luaL_Reg *methods, lua_CFunction pairs,
-                      lua_CFunction len)
+/* Creates a class metatable (registry ref in lw->mt[k]): methods, __pairs
+ * and __len are closures over the metatable (see alive()). */
+void pf_lua_new_class(pf_lua_worker *lw, enum lua_mt k, const luaL_Reg *methods,
+                      lua_CFunction pairs, lua_CFunction len)
 {
-    luaL_newmetatable(L, mt);
-    lua_newtable(L);
-    luaL_register(L, NULL, methods);
+    lua_State *L = lw->L;
+    lua_newtable(L);                /* the metatable */
+    lua_newtable(L);                /* its __index */
+    lua_pushvalue(L, -2);
+    luaL_openlib(L, NULL, methods, 1);
     lua_setfield(L, -2, "__index");
-    if (strcmp(mt, MT_CHUNK) != 0) {
-        lua_pushcfunction(L, obj_gc);
-        lua_setfield(L, -2, "__gc");
-    }
     if (pairs) {
-        lua_pushcfunction(L, pairs);
+        lua_pushvalue(L, -1);
+        lua_pushcclosure(L, pairs, 1);
         lua_setfield(L, -2, "__pairs");
     }
     if (len) {
-        lua_pushcfunction(L, len);
+        lua_pushvalue(L, -1);
+        lua_pushcclosure(L, len, 1);
         lua_setfield(L, -2, "__len");
     }
-    lua_pop(L, 1);
+    lw->mt[k] = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 /* LuaJIT without 5.2 compat ignores __pairs: honour it in pairs(). */
@@ -900,8 +1010,9 @@ static const char pairs_shim[] =
     "  return rawpairs(t)\n"
     "end\n";
 
-void pf_lua_api_register(lua_State *L)
+void pf_lua_api_register(pf_lua_worker *lw)
 {
+    lua_State *L = lw->L;
     static const luaL_Reg handle[] = {
         {"headers", l_headers}, {"body", l_body}, {"bodyChunks", l_body_chunks},
         {"trailers", l_trailers}, {"metadata", l_metadata}, {"streamInfo", l_stream_info},
@@ -935,17 +1046,17 @@ void pf_lua_api_register(lua_State *L)
         {"issuerPeerCertificate", s_issuer}, {"tlsVersion", s_version},
         {"ciphersuiteString", s_cipher}, {"sessionId", s_session_id}, {NULL, NULL}};
     static const luaL_Reg meta[] = {{"get", m_get}, {NULL, NULL}};
-    new_class(L, MT_HANDLE, handle, NULL, NULL);
-    new_class(L, MT_HEADERS, headers, h_pairs, NULL);
-    new_class(L, MT_BUFFER, buffer, NULL, b_length);
-    new_class(L, MT_CHUNK, chunk, NULL, c_length);
-    new_class(L, MT_INFO, info, NULL, NULL);
-    new_class(L, MT_DYNMETA, dyn, d_pairs, NULL);
-    new_class(L, MT_CONN, conn, NULL, NULL);
-    new_class(L, MT_SSL, ssl, NULL, NULL);
-    new_class(L, MT_META, meta, m_pairs, NULL);
+    pf_lua_new_class(lw, LMT_HANDLE, handle, NULL, NULL);
+    pf_lua_new_class(lw, LMT_HEADERS, headers, h_pairs, NULL);
+    pf_lua_new_class(lw, LMT_BUFFER, buffer, NULL, b_length);
+    pf_lua_new_class(lw, LMT_CHUNK, chunk, NULL, c_length);
+    pf_lua_new_class(lw, LMT_INFO, info, NULL, NULL);
+    pf_lua_new_class(lw, LMT_DYNMETA, dyn, d_pairs, NULL);
+    pf_lua_new_class(lw, LMT_CONN, conn, NULL, NULL);
+    pf_lua_new_class(lw, LMT_SSL, ssl, NULL, NULL);
+    pf_lua_new_class(lw, LMT_META, meta, m_pairs, NULL);
     lua_newtable(L);
-    lua_setfield(L, LUA_REGISTRYINDEX, DYNMETA_KEY);
+    lw->dynmeta_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (luaL_loadstring(L, pairs_shim) == 0)
         lua_pcall(L, 0, 0, 0);
     else

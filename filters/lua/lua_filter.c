@@ -11,12 +11,16 @@
 #include <lualib.h>
 
 #include "admin/stats.h"
+#include "config/cluster_specifier_config.h"
 #include "proxy/async_client.h"
 #include "proxy/log.h"
 #include "proxy/proxy_stats.h"
 #include "proxy/worker.h"
 
 #define ERR_LOG_INTERVAL_MS 1000
+/* Threads kept for reuse per worker beyond the ones running: enough for the
+ * usual concurrency, bounded so a burst does not pin its memory forever. */
+#define POOL_MAX_THREADS 256
 
 /* ---- stats ---- */
 
@@ -59,7 +63,7 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     }
     if (nsize > old && lw->mem + (nsize - old) > lw->limit)
         return NULL;
-    void *np = realloc(ptr, nsize);
+    void *np = ptr ? realloc(ptr, nsize) : malloc(nsize);   /* most are new objects */
     if (!np)
         return NULL;
     lw->mem = lw->mem - old + nsize;
@@ -83,6 +87,7 @@ static int add_script(pf_lua_worker *lw, const cfg_lua_script *sc, size_t *cap)
     }
     lua_State *L = lw->L;
     int ref = LUA_NOREF;
+    int fn[LUA_FN_COUNT] = { LUA_NOREF, LUA_NOREF, LUA_NOREF };
     if (luaL_loadbuffer(L, sc->code, sc->len, sc->chunkname) == 0) {
         /* its own globals, reading through to _G */
         lua_newtable(L);
@@ -98,12 +103,25 @@ static int add_script(pf_lua_worker *lw, const cfg_lua_script *sc, size_t *cap)
             lua_pop(L, 1);
             luaL_unref(L, LUA_REGISTRYINDEX, ref);
             ref = LUA_NOREF;
+        } else {
+            /* Envoy too takes the entry functions once, after loading */
+            static const char *const names[LUA_FN_COUNT] = {
+                "envoy_on_request", "envoy_on_response", "envoy_on_route" };
+            for (int d = 0; d < LUA_FN_COUNT; d++) {
+                lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+                lua_getfield(L, -1, names[d]);
+                if (lua_isfunction(L, -1))
+                    fn[d] = luaL_ref(L, LUA_REGISTRYINDEX);
+                else
+                    lua_pop(L, 1);
+                lua_pop(L, 1);
+            }
         }
     } else {
         pf_error("lua: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
     }
-    lw->scripts[lw->n_scripts++] = (struct lua_script_rt){ sc, ref };
+    lw->scripts[lw->n_scripts++] = (struct lua_script_rt){ sc, ref, { fn[0], fn[1], fn[2] } };
     return 0;
 }
 
@@ -114,19 +132,60 @@ static void add_route_scripts(pf_lua_worker *lw, const cfg_per_filter *pf, size_
             add_script(lw, pf[i].script, cap);
 }
 
+/* The directory for require() (the config file's), or NULL when the
+ * config has no Lua at all: no filter, no cluster specifier plugin. */
+static const char *lua_dir(const cfg_bootstrap *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listeners; i++)
+        for (size_t j = 0; j < cfg->listeners[i].n_chains; j++) {
+            const cfg_hcm *h = &cfg->listeners[i].chains[j].hcm;
+            for (size_t k = 0; k < h->n_filters; k++)
+                if (h->filters[k].lua)
+                    return h->filters[k].lua->dir;
+            const cfg_route_config *rc = &h->route_config;
+            if (rc->n_cluster_plugins)
+                return rc->cluster_plugins[0].dir;
+            for (size_t v = 0; v < rc->n_vhosts; v++)
+                for (size_t r = 0; r < rc->vhosts[v].n_routes; r++)
+                    if (rc->vhosts[v].routes[r].cluster_plugin)
+                        return rc->vhosts[v].routes[r].cluster_plugin->dir;
+        }
+    return NULL;
+}
+
+/* Loads every script of one connection manager: its Lua filters', the
+ * per-route ones and the route config's cluster specifier plugins. */
+static void add_hcm_scripts(pf_lua_worker *lw, const cfg_hcm *h, size_t *cap)
+{
+    for (size_t k = 0; k < h->n_filters; k++) {
+        const cfg_lua *l = h->filters[k].lua;
+        if (!l)
+            continue;
+        add_script(lw, l->default_script, cap);
+        for (size_t m = 0; m < l->n_sources; m++)
+            add_script(lw, l->sources[m], cap);
+    }
+    const cfg_route_config *rc = &h->route_config;
+    for (size_t i = 0; i < rc->n_cluster_plugins; i++)
+        add_script(lw, rc->cluster_plugins[i].script, cap);
+    for (size_t v = 0; v < rc->n_vhosts; v++) {
+        const cfg_virtual_host *vh = &rc->vhosts[v];
+        add_route_scripts(lw, vh->per_filter, vh->n_per_filter, cap);
+        for (size_t r = 0; r < vh->n_routes; r++) {
+            const cfg_route *rt = &vh->routes[r];
+            add_route_scripts(lw, rt->per_filter, rt->n_per_filter, cap);
+            if (rt->cluster_plugin)
+                add_script(lw, rt->cluster_plugin->script, cap);
+        }
+    }
+}
+
 int pf_lua_worker_init(pf_worker *w)
 {
     const cfg_bootstrap *cfg = w->cfg;
-    const char *dir = NULL;
-    for (size_t i = 0; i < cfg->n_listeners && !dir; i++)
-        for (size_t j = 0; j < cfg->listeners[i].n_chains && !dir; j++) {
-            const cfg_hcm *h = &cfg->listeners[i].chains[j].hcm;
-            for (size_t k = 0; k < h->n_filters && !dir; k++)
-                if (h->filters[k].lua)
-                    dir = h->filters[k].lua->dir;
-        }
+    const char *dir = lua_dir(cfg);
     if (!dir)
-        return 0;                   /* no Lua filter: no state */
+        return 0;                   /* no Lua: no state */
     pf_lua_worker *lw = calloc(1, sizeof *lw);
     if (!lw)
         return -1;
@@ -145,28 +204,12 @@ int pf_lua_worker_init(pf_worker *w)
     lua_pushstring(L, path);
     lua_setfield(L, -2, "path");
     lua_pop(L, 1);
-    pf_lua_api_register(L);
+    pf_lua_api_register(lw);
+    pf_lua_route_api_register(lw);
     size_t cap = 0;
     for (size_t i = 0; i < cfg->n_listeners; i++)
-        for (size_t j = 0; j < cfg->listeners[i].n_chains; j++) {
-            const cfg_hcm *h = &cfg->listeners[i].chains[j].hcm;
-            for (size_t k = 0; k < h->n_filters; k++) {
-                const cfg_lua *l = h->filters[k].lua;
-                if (!l)
-                    continue;
-                add_script(lw, l->default_script, &cap);
-                for (size_t m = 0; m < l->n_sources; m++)
-                    add_script(lw, l->sources[m], &cap);
-            }
-            const cfg_route_config *rc = &h->route_config;
-            for (size_t v = 0; v < rc->n_vhosts; v++) {
-                const cfg_virtual_host *vh = &rc->vhosts[v];
-                add_route_scripts(lw, vh->per_filter, vh->n_per_filter, &cap);
-                for (size_t r = 0; r < vh->n_routes; r++)
-                    add_route_scripts(lw, vh->routes[r].per_filter, vh->routes[r].n_per_filter,
-                                      &cap);
-            }
-        }
+        for (size_t j = 0; j < cfg->listeners[i].n_chains; j++)
+            add_hcm_scripts(lw, &cfg->listeners[i].chains[j].hcm, &cap);
     lua_gc(L, LUA_GCCOLLECT, 0);
     return 0;
 }
@@ -177,17 +220,21 @@ void pf_lua_worker_destroy(pf_worker *w)
     if (!lw)
         return;
     lua_close(lw->L);
+    for (lua_slot *sl = lw->all_slots, *next; sl; sl = next) {
+        next = sl->all_next;
+        free(sl);
+    }
     free(lw->scripts);
     free(lw);
     w->lua = NULL;
 }
 
-static int script_env(pf_lua_worker *lw, const cfg_lua_script *sc)
+const struct lua_script_rt *pf_lua_script_rt(pf_lua_worker *lw, const cfg_lua_script *sc)
 {
     for (size_t i = 0; i < lw->n_scripts; i++)
         if (lw->scripts[i].script == sc)
-            return lw->scripts[i].env_ref;
-    return LUA_NOREF;
+            return &lw->scripts[i];
+    return NULL;
 }
 
 static void report_memory(pf_lua_worker *lw)
@@ -201,26 +248,65 @@ static void report_memory(pf_lua_worker *lw)
 
 /* ---- coroutines ---- */
 
-typedef enum run_result { R_CONTINUE, R_STOP, R_REPLY } run_result;
+/* R_ERROR: the script failed (logged, counted, coroutine gone): the
+ * stream gets a 500, or a reset when the response is on the wire. */
+typedef enum run_result { R_CONTINUE, R_STOP, R_REPLY, R_ERROR } run_result;
 
-static void co_kill(lua_co *co)
+#define SCRIPT_ERROR_MSG "lua filter: script error"
+
+/* A slot for a new run, with a Lua thread; NULL when out of memory. */
+static lua_slot *slot_get(pf_lua_worker *lw)
 {
-    lua_fs *fs = co->fs;
+    lua_slot *sl = lw->free_slots;
+    if (sl) {
+        lw->free_slots = sl->next;
+    } else {
+        if (!(sl = calloc(1, sizeof *sl)))
+            return NULL;
+        sl->all_next = lw->all_slots;
+        lw->all_slots = sl;
+    }
+    if (sl->th) {
+        lw->n_free_threads--;
+    } else {
+        sl->th = lua_newthread(lw->L);
+        sl->th_ref = luaL_ref(lw->L, LUA_REGISTRYINDEX);
+    }
+    return sl;
+}
+
+/* Ends co's run: its objects die (generation), its thread goes back to the
+ * pool when `reusable` (the run returned normally), and any httpCall in
+ * flight is cancelled. */
+static void co_end(lua_co *co, bool reusable)
+{
     if (co->call) {
         pf_async_call_cancel(co->call);
         co->call = NULL;
     }
-    if (co->ref) {
-        co->ref->co = NULL;
-        if (--co->ref->refs == 0)
-            free(co->ref);
-        co->ref = NULL;
-    }
-    if (co->th) {
-        luaL_unref(fs->lw->L, LUA_REGISTRYINDEX, co->th_ref);
+    lua_slot *sl = co->slot;
+    if (sl) {
+        pf_lua_worker *lw = co->fs->lw;
+        sl->gen++;
+        sl->co = NULL;
+        if (reusable && lw->n_free_threads < POOL_MAX_THREADS) {
+            lua_settop(sl->th, 0);
+            lw->n_free_threads++;
+        } else {
+            luaL_unref(lw->L, LUA_REGISTRYINDEX, sl->th_ref);
+            sl->th = NULL;
+        }
+        sl->next = lw->free_slots;
+        lw->free_slots = sl;
+        co->slot = NULL;
         co->th = NULL;
     }
     co->state = CO_NONE;
+}
+
+static void co_kill(lua_co *co)
+{
+    co_end(co, false);
 }
 
 static void script_error(lua_co *co, const char *msg)
@@ -231,14 +317,18 @@ static void script_error(lua_co *co, const char *msg)
     const stat_id *ids = w->ps->chains[s->hcm->index].filter_errors;
     if (ids)
         stats_inc(w->stats, ids[fs->index]);
-    pf_lua_worker *lw = fs->lw;
-    uint64_t now = uv_now(&w->loop);
+    pf_lua_log_error(fs->lw, "filter", fs->cfg->name, msg);
+}
+
+void pf_lua_log_error(pf_lua_worker *lw, const char *kind, const char *name, const char *msg)
+{
+    uint64_t now = uv_now(&lw->w->loop);
     if (!lw->last_err_ms || now - lw->last_err_ms >= ERR_LOG_INTERVAL_MS) {
         if (lw->err_suppressed)
-            pf_error("lua: script log: %s (filter %s; %u more errors not logged)", msg,
-                     fs->cfg->name, lw->err_suppressed);
+            pf_error("lua: script log: %s (%s %s; %u more errors not logged)", msg, kind, name,
+                     lw->err_suppressed);
         else
-            pf_error("lua: script log: %s (filter %s)", msg, fs->cfg->name);
+            pf_error("lua: script log: %s (%s %s)", msg, kind, name);
         lw->last_err_ms = now;
         lw->err_suppressed = 0;
     } else {
@@ -266,7 +356,7 @@ static run_result co_run(lua_co *co, int nargs)
         int rc = lua_resume(co->th, nargs);
         report_memory(fs->lw);
         if (rc == 0) {
-            co_kill(co);
+            co_end(co, true);
             return R_CONTINUE;
         }
         if (rc != LUA_YIELD) {
@@ -275,7 +365,7 @@ static run_result co_run(lua_co *co, int nargs)
             script_error(co, lua_tostring(fs->lw->L, -1));
             lua_pop(fs->lw->L, 1);
             co_kill(co);
-            return R_CONTINUE;
+            return R_ERROR;
         }
         lua_settop(co->th, 0);
         bool end = fs->end_seen[co->dir];
@@ -305,7 +395,7 @@ static run_result co_run(lua_co *co, int nargs)
         default:
             script_error(co, "script performed an unexpected yield");
             co_kill(co);
-            return R_CONTINUE;
+            return R_ERROR;
         }
     }
 }
@@ -320,9 +410,17 @@ static pf_filter_status settle(lua_co *co, run_result r)
         co_kill(co);
         return PF_FILTER_STOP;
     }
-    if (r == R_CONTINUE || co->state == CO_WAIT_CHUNK)
+    if (r == R_ERROR) {
+        pf_filter_local_error(fs->fc, fs->index, co->dir, SCRIPT_ERROR_MSG);
+        return PF_FILTER_STOP;
+    }
+    /* bodyChunks() does not hold the stream: headers and each chunk go on
+     * while the script waits for the next chunk (Envoy) */
+    if (r == R_CONTINUE || co->state == CO_WAIT_CHUNK) {
         co->hdrs_passed = true;
-    return r == R_STOP ? PF_FILTER_STOP : PF_FILTER_CONTINUE;
+        return PF_FILTER_CONTINUE;
+    }
+    return PF_FILTER_STOP;
 }
 
 /* Acts on a run result outside the chain (an httpCall answer): the chain
@@ -338,20 +436,24 @@ static void settle_async(lua_co *co, run_result r)
         pf_filter_local_reply(fc, idx, co->reply_body, co->reply_len);
         return;
     }
+    if (r == R_ERROR) {
+        pf_filter_local_error(fc, idx, d, SCRIPT_ERROR_MSG);
+        return;
+    }
     if (r == R_CONTINUE || co->state == CO_WAIT_CHUNK) {
         co->hdrs_passed = true;
         pf_filter_continue(fc, d, idx);
     }
 }
 
-static pf_filter_status co_start(lua_fs *fs, pf_filter_dir d, const char *fname)
+static pf_filter_status co_start(lua_fs *fs, pf_filter_dir d)
 {
     lua_co *co = &fs->co[d];
     lua_State *L = fs->lw->L;
     co->fs = fs;
     co->dir = d;
-    if (fs->env_ref == LUA_NOREF) {
-        co->hdrs_passed = true;
+    if (fs->fn_ref[d] == LUA_NOREF) {
+        co->hdrs_passed = true;     /* the script does not define this direction */
         return PF_FILTER_CONTINUE;
     }
     /* close to the limit: collect first; still there -> skip the script
@@ -364,25 +466,16 @@ static pf_filter_status co_start(lua_fs *fs, pf_filter_dir d, const char *fname)
             return PF_FILTER_CONTINUE;
         }
     }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, fs->env_ref);
-    lua_getfield(L, -1, fname);
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 2);
+    lua_slot *sl = slot_get(fs->lw);
+    if (!sl) {
         co->hdrs_passed = true;
         return PF_FILTER_CONTINUE;
     }
-    lua_State *th = lua_newthread(L);
-    co->th_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    co->th = th;
-    lua_xmove(L, th, 1);            /* the function */
-    lua_pop(L, 1);                  /* env */
-    if (!(co->ref = calloc(1, sizeof *co->ref))) {
-        co_kill(co);
-        return PF_FILTER_CONTINUE;
-    }
-    co->ref->refs = 1;
-    co->ref->co = co;
-    pf_lua_push_handle(th, co);
+    sl->co = co;
+    co->slot = sl;
+    co->th = sl->th;
+    lua_rawgeti(co->th, LUA_REGISTRYINDEX, fs->fn_ref[d]);
+    pf_lua_push_handle(co->th, co);
     return settle(co, co_run(co, 1));
 }
 
@@ -532,17 +625,18 @@ static void *lua_create(pf_filter_chain *fc, size_t index, const cfg_http_filter
     }
     if (!sc)
         return NULL;
-    int env = script_env(lw, sc);
-    if (env == LUA_NOREF)
+    const struct lua_script_rt *rt = pf_lua_script_rt(lw, sc);
+    if (!rt || rt->env_ref == LUA_NOREF)
         return NULL;
-    lua_fs *fs = calloc(1, sizeof *fs);
+    lua_fs *fs = pf_arena_alloc(&s->arena, sizeof *fs);
     if (!fs)
         return NULL;
+    memset(fs, 0, sizeof *fs);
     fs->fc = fc;
     fs->index = index;
     fs->cfg = cfg;
     fs->lw = lw;
-    fs->env_ref = env;
+    fs->fn_ref = rt->fn_ref;
     for (int d = 0; d < 2; d++) {
         fs->co[d].fs = fs;
         fs->co[d].dir = (pf_filter_dir)d;
@@ -557,15 +651,16 @@ static void lua_destroy(void *f)
         co_kill(&fs->co[d]);
         free(fs->co[d].reply_body);
     }
-    pf_lua_dynmeta_clear(fs->lw->L, pf_filter_stream(fs->fc));
-    free(fs);
+    if (fs->dynmeta)
+        pf_lua_dynmeta_clear(fs->lw, pf_filter_stream(fs->fc));
+    /* fs lives in the stream's arena */
 }
 
 static pf_filter_status on_headers(lua_fs *fs, pf_filter_dir d, bool end)
 {
     if (end)
         fs->end_seen[d] = true;
-    return co_start(fs, d, d == PF_DECODE ? "envoy_on_request" : "envoy_on_response");
+    return co_start(fs, d);
 }
 
 static pf_filter_status on_data(lua_fs *fs, pf_filter_dir d, const char *p, size_t n, bool end)
@@ -584,7 +679,7 @@ static pf_filter_status on_data(lua_fs *fs, pf_filter_dir d, const char *p, size
             lua_pushnil(co->th);
             return settle(co, co_run(co, 1));
         }
-        pf_lua_push_chunk(co->th, p, n);
+        pf_lua_push_chunk(co->th, co, p, n);
         return settle(co, co_run(co, 1));
     case CO_WAIT_TRAILERS:
         if (!end)

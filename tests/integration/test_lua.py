@@ -52,6 +52,25 @@ function envoy_on_request(h)
       h:headers():add("x-side-async", tostring(hdrs))
     end
   end
+  if p == "/meta" or p == "/meta-canon" or p == "/meta-none" then
+    local m = h:metadata()
+    local keys = {}
+    for k, v in pairs(m) do keys[#keys + 1] = k end
+    table.sort(keys)
+    h:headers():add("x-meta-keys", table.concat(keys, ","))
+    h:headers():add("x-meta-foo", tostring(m:get("foo")))
+    h:headers():add("x-meta-missing", tostring(m:get("nope")))
+    if p == "/meta" then
+      h:headers():add("x-meta-num", tostring(m:get("num") + 1))
+      h:headers():add("x-meta-flag", tostring(m:get("flag") == true))
+      h:headers():add("x-meta-list", m:get("list")[2])
+      h:headers():add("x-meta-nested", m:get("nested").inner)
+      h:headers():add("x-meta-quoted", type(m:get("quoted")))
+    end
+  end
+  if p == "/reroute" then
+    h:headers():add("x-reroute", "yes")
+  end
   if p == "/info" then
     local si = h:streamInfo()
     h:headers():add("x-proto", si:protocol())
@@ -99,6 +118,12 @@ def rt(prefix, cluster, per_filter=None, name=None):
     return r
 
 
+def meta_rt(path, filter_metadata):
+    r = route(match_prefix(path), "up")
+    r["metadata"] = {"filter_metadata": filter_metadata}
+    return r
+
+
 def lua_filter(name, code=None, **extra):
     tc = {"@type": LUA_TYPE}
     if code is not None:
@@ -122,6 +147,15 @@ class LuaTest(ClassProxyTestCase):
             rt("/inline", "up", {"main": {"@type": LPR_TYPE, "source_code": {"inline_string":
                 "function envoy_on_request(h) h:headers():add('x-inline', 'route') end"}}}),
             rt("/info", "up", name="info_route"),
+            {"match": {"prefix": "/reroute",
+                       "headers": [{"name": "x-reroute", "string_match": {"exact": "yes"}}]},
+             "route": {"cluster": "side"}},
+            meta_rt("/meta-canon", {"envoy.filters.http.lua": {"foo": "canonical"}}),
+            meta_rt("/meta-none", {"other.filter": {"foo": "not mine"}}),
+            meta_rt("/meta", {
+                "main": {"foo": "bar", "num": 41, "flag": True, "list": ["a", "b"],
+                         "nested": {"inner": "deep"}, "quoted": "123"},
+                "envoy.filters.http.lua": {"foo": "not this: the filter name wins"}}),
             route(match_prefix("/"), "up"),
         ], [cluster("up", [cls.up.port]), cluster("side", [cls.side.port])])
         hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
@@ -207,10 +241,10 @@ class LuaTest(ClassProxyTestCase):
         pftest.wait_until(lambda: any(r.path.startswith("/side") for r in self.side.requests),
                           5 * pftest.TF, what="async side call")
 
-    def test_runtime_error_continues(self):
-        # Envoy logs the error, counts lua.errors and lets the request continue.
+    def test_runtime_error_answers_500(self):
+        # logged, counted in lua.errors, answered 500 (tests/integration/test_lua_errors.py)
         r = self.get("/error")
-        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.status, 500, r)
         r2 = self.get("/h")
         self.assertEqual(r2.status, 200)
         stats = pftest.http_get(self.admin_port, "/stats").body.decode()
@@ -226,6 +260,44 @@ class LuaTest(ClassProxyTestCase):
                 self.assertEqual(r.status, 200)
                 h = Headers((k, v) for k, v in r.json()["headers"])
                 self.assertIn("object used outside of proper scope", h.get("x-stale"))
+
+    def test_header_change_reroutes(self):
+        # Envoy's Lua filter clears the route cache when the script changes
+        # request headers (clear_route_cache defaults to true)
+        r = self.get("/reroute")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.headers.get("x-upstream-name"), "side")
+
+    def test_metadata(self):
+        _, h = self.echo("/meta")
+        self.assertEqual(h.get("x-meta-keys"), "flag,foo,list,nested,num,quoted")
+        self.assertEqual(h.get("x-meta-foo"), "bar")
+        self.assertEqual(h.get("x-meta-num"), "42")
+        self.assertEqual(h.get("x-meta-flag"), "true")
+        self.assertEqual(h.get("x-meta-list"), "b")
+        self.assertEqual(h.get("x-meta-nested"), "deep")
+        self.assertEqual(h.get("x-meta-quoted"), "string")
+        self.assertEqual(h.get("x-meta-missing"), "nil")
+        # no entry under the filter's name: its canonical name
+        _, h = self.echo("/meta-canon")
+        self.assertEqual(h.get("x-meta-foo"), "canonical")
+        self.assertEqual(h.get("x-meta-keys"), "foo")
+        # neither: an empty metadata object
+        _, h = self.echo("/meta-none")
+        self.assertEqual(h.get("x-meta-foo"), "nil")
+        self.assertEqual(h.get("x-meta-keys"), "")
+
+    def test_metadata_config_error(self):
+        cfg = simple_bootstrap(pftest.free_port(), pftest.free_port(), [
+            meta_rt("/", {"main": "not a struct"})], [cluster("up", [1])])
+        path = os.path.join(pftest.tmpdir("luameta"), "cfg.yaml")
+        with open(path, "w") as f:
+            f.write(pftest.to_yaml(cfg))
+        r = pftest.run_binary(["-c", path, "--mode", "validate"])
+        err = r.stderr.decode()
+        self.assertEqual(r.returncode, 1, err)
+        self.assertRegex(err, r"cfg\.yaml:\d+:\d+: .*metadata\.filter_metadata\.main: "
+                              r"must be a struct")
 
     def test_stream_info(self):
         _, h = self.echo("/info")

@@ -104,6 +104,26 @@ class RetryTest(ProxyTestCase):
         self.assertEqual(stat(adm, "cluster.app.upstream_rq_retry"), 2)
         self.assertEqual(stat(adm, "cluster.app.upstream_rq_retry_limit_exceeded"), 1)
 
+    def test_virtual_host_policy_for_routes_without_their_own(self):
+        bad = self.start_upstream("bad", always(503))
+        port, adm = free_port(), free_port()
+        vh = pftest.vhost("svc", ["*"], [
+            route(match_prefix("/own"), "app", retry_policy={"retry_on": "connect-failure"}),
+            route(match_prefix("/"), "app")])
+        vh["retry_policy"] = {"retry_on": "5xx", "num_retries": 2,
+                              "retry_back_off": {"base_interval": "0.005s"}}
+        self.start_proxy(pftest.bootstrap([pftest.listener("main", port, [vh])],
+                                          [cluster("app", [bad.port])], adm))
+        with HttpConn(port) as c:
+            self.assertEqual(c.get("/inherits").status, 503)
+            with bad.lock:
+                self.assertEqual(len(bad.requests), 3)      # the virtual host's 2 retries
+            # Envoy: a route's own policy replaces the virtual host's whole.
+            self.assertEqual(c.get("/own").status, 503)
+            with bad.lock:
+                self.assertEqual(len(bad.requests), 4)
+        self.assertEqual(stat(adm, "cluster.app.upstream_rq_retry"), 2)
+
     def test_retriable_status_codes(self):
         bad = self.start_upstream("bad", always(418))
         good = self.start_upstream("good")

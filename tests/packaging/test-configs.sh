@@ -15,22 +15,42 @@ python3 -c 'import yaml' 2>/dev/null || apt_install python3-yaml
 PY=python3; $PY -c 'import yaml' 2>/dev/null || PY=/usr/bin/python3
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 n=0
+# The compose edge reads the demo certificate from /etc/pilotfish/certs (made
+# by docker/compose/demo-certs.sh at startup): validate against a fresh one.
+docker/compose/demo-certs.sh "$TMP/certs" >/dev/null || fail "docker/compose/demo-certs.sh"
+openssl verify -CAfile "$TMP/certs/ca.crt" "$TMP/certs/edge.crt" >/dev/null || fail "demo certificate does not verify"
 for f in packaging/examples/*.yaml docker/compose/*.yaml; do
-  "$PF" --mode validate -c "$f" >/dev/null || fail "pilotfish --mode validate -c $f"
+  sed "s#/etc/pilotfish/certs/#$TMP/certs/#g" "$f" > "$TMP/validate.yaml"
+  "$PF" --mode validate -c "$TMP/validate.yaml" >/dev/null || fail "pilotfish --mode validate -c $f"
   n=$((n + 1))
 done
 # Structure of compose / Prometheus / Kubernetes files; ConfigMap configs out to $TMP.
-$PY - "$TMP" <<'PY' || fail "YAML structure checks"
-import sys, yaml, glob, os
+mkdir "$TMP/cm"
+$PY - "$TMP/cm" <<'PY' || fail "YAML structure checks"
+import sys, yaml, glob, os, re
 tmp = sys.argv[1]
-c = yaml.safe_load(open("docker/compose.yaml"))
-svcs = c["services"]
-for want in ("app-v1", "app-v1-sidecar", "app-v2", "app-v2-sidecar", "edge", "client", "prometheus"):
-    assert want in svcs, "compose: no service " + want
-for name, s in svcs.items():
-    for v in s.get("volumes", []):
-        src = v.split(":")[0]
-        assert os.path.exists(os.path.join("docker", src)), f"compose {name}: {src} missing"
+def interpolate(s):   # compose ${VAR:-default} with the defaults
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", s)
+wanted = {"docker/compose.yaml": ("demo-certs", "app-v1", "app-v1-sidecar", "app-v2", "app-v2-sidecar",
+                                  "edge", "client", "prometheus"),
+          "docker/compose-gateway.yaml": ("cloud-a", "cloud-b", "gateway")}
+for path, want in wanted.items():
+    svcs = yaml.safe_load(open(path))["services"]
+    assert sorted(svcs) == sorted(want), f"{path}: services {sorted(svcs)}"
+    for name, s in svcs.items():
+        deps = s.get("depends_on", [])
+        for d in deps:
+            assert d in svcs, f"{path} {name}: depends_on unknown {d}"
+        for v in s.get("volumes", []):
+            src = interpolate(v).split(":")[0]
+            if src.endswith("/demo-certs"):   # made by the demo-certs service
+                continue
+            assert os.path.exists(os.path.join("docker", src)), f"{path} {name}: {src} missing"
+        for p in s.get("ports", []):
+            assert re.fullmatch(r"\d+:\d+", interpolate(p)), f"{path} {name}: port {p}"
+mesh = yaml.safe_load(open("docker/compose.yaml"))["services"]
+assert mesh["edge"]["depends_on"]["demo-certs"]["condition"] == "service_completed_successfully"
+assert any(v.endswith(":/etc/pilotfish/certs:ro") for v in mesh["edge"]["volumes"]), "edge: certs mount"
 p = yaml.safe_load(open("docker/compose/prometheus.yml"))
 assert p["scrape_configs"][0]["metrics_path"] == "/stats/prometheus"
 n = 0
@@ -50,9 +70,9 @@ for f in sorted(glob.glob("docker/kubernetes/*.yaml")):
             assert pf["readinessProbe"]["httpGet"]["path"] == "/ready", f + ": readinessProbe"
             assert "/healthcheck/fail" in " ".join(pf["lifecycle"]["preStop"]["exec"]["command"])
 assert n >= 3, "expected the ConfigMaps' configs"
-print(f"[packaging] configs: compose, prometheus and {len(glob.glob('docker/kubernetes/*.yaml'))} kubernetes files parse; {n} ConfigMap configs extracted")
+print(f"[packaging] configs: 2 compose files, prometheus and {len(glob.glob('docker/kubernetes/*.yaml'))} kubernetes files parse; {n} ConfigMap configs extracted")
 PY
-for f in "$TMP"/*; do
+for f in "$TMP"/cm/*; do
   "$PF" --mode validate -c "$f" >/dev/null || fail "ConfigMap config $(basename "$f") does not validate"
   n=$((n + 1))
 done
@@ -75,6 +95,6 @@ if command -v man >/dev/null; then
   [ ! -s "$TMP/man.err" ] || { cat "$TMP/man.err"; fail "man page warnings"; }
   log "configs: man -l packaging/pilotfish.1 renders cleanly"
 fi
-for s in docker/test-image.sh docker/pilotfish-ready packaging/*.sh tests/packaging/*.sh; do bash -n "$s"; done
-sh -n docker/kubernetes/iptables-init.sh packaging/debian/postinst packaging/debian/postrm
+for s in docker/*.sh docker/pilotfish-ready packaging/*.sh tests/packaging/*.sh; do bash -n "$s"; done
+sh -n docker/kubernetes/iptables-init.sh docker/compose/demo-certs.sh packaging/debian/postinst packaging/debian/postrm
 log "configs: PASS"

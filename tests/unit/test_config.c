@@ -185,6 +185,18 @@ static void test_errors(void)
     expect_err("not supported field",
                subst("    connect_timeout: 1s\n", "    lb_subset_config: {}\n"),
                "t.yaml:24:5: static_resources.clusters[0].lb_subset_config: not supported yet");
+    expect_err("locality oneof",
+               subst("    connect_timeout: 1s\n", "    common_lb_config:\n"
+                     "      zone_aware_lb_config: {}\n      locality_weighted_lb_config: {}\n"),
+               "t.yaml:26:7: static_resources.clusters[0].common_lb_config."
+               "locality_weighted_lb_config: only one of zone_aware_lb_config, "
+               "locality_weighted_lb_config may be set");
+    expect_err("grpc health check kinds",
+               subst("    connect_timeout: 1s\n", "    health_checks: [{timeout: 1s, interval: 1s,"
+                     " unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {},"
+                     " grpc_health_check: {}}]\n"),
+               "t.yaml:24:117: static_resources.clusters[0].health_checks[0].grpc_health_check: "
+               "only one of http_health_check, tcp_health_check, grpc_health_check may be set");
     expect_err("not supported enum",
                subst("    connect_timeout: 1s\n", "    lb_policy: CLUSTER_PROVIDED\n"),
                "t.yaml:24:16: static_resources.clusters[0].lb_policy: not supported yet: "
@@ -324,8 +336,8 @@ static void test_errors(void)
                "t.yaml:5:11: static_resources.clusters[2].name: duplicate cluster name 'a'");
     expect_err("top-level not a map", "- 1\n- 2\n", "t.yaml:1:1: (root): expected a map");
     expect_err("unknown top-level", "admin: {}\nfoo: 1\n", "t.yaml:2:1: foo: unknown field 'foo'");
-    expect_err("dynamic_resources", "dynamic_resources: {}\n",
-               "t.yaml:1:1: dynamic_resources: not supported yet");
+    expect_err("dynamic_resources", "dynamic_resources: {ads_config: {}}\n",
+               "t.yaml:1:21: dynamic_resources.ads_config: not supported yet");
 }
 
 static void test_yaml_errors(void)

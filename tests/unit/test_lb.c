@@ -269,8 +269,66 @@ static void test_ring_sizes(void)
     pf_hostset_unref(hs);
 }
 
+/* locality_weighted_lb_config: hosts 0,1 in locality A (weight 1), 2,3 in B
+ * (weight 3), 4 in C (no weight), one priority. */
+static void locality_counts(const uint16_t *flags, unsigned *n, size_t picks, bool fail_on_panic)
+{
+    cfg_cluster_lb lb;
+    cfg_cluster c = cluster_of(CFG_LB_ROUND_ROBIN, &lb);
+    cfg_locality locs[3] = {{"r", "a", "", 1}, {"r", "b", "", 3}, {"r", "c", "", 0}};
+    lb.localities = locs;
+    lb.n_localities = 3;
+    lb.locality_weighted = true;
+    lb.fail_traffic_on_panic = fail_on_panic;
+    pf_hostset *hs = make(5, NULL, NULL, flags);
+    uint32_t loc[5] = {0, 0, 1, 1, 2};
+    for (size_t i = 0; i < 5; i++)
+        hs->info[i].locality = loc[i];
+    CHECK(pf_hostset_build_lb(hs, &c) == 0);
+    pf_lb_rt rt;
+    memset(&rt, 0, sizeof rt);
+    CHECK(pf_lb_rt_reset(&rt, hs) == 0);
+    for (size_t i = 0; i < picks; i++) {
+        pf_lb_ctx ctx = {.random = xorshift, .active = get_active};
+        int h = pf_lb_choose(hs, &rt, &ctx);
+        n[h < 0 ? 5 : h]++;
+    }
+    pf_lb_rt_free(&rt);
+    pf_hostset_unref(hs);
+}
+
+static void test_locality_weighted(void)
+{
+    /* All healthy: A gets 1/4, B 3/4, C (no weight) nothing; exact per cycle. */
+    unsigned n[6] = {0};
+    locality_counts(NULL, n, 800, false);
+    CHECK(n[0] + n[1] == 200 && n[2] + n[3] == 600 && n[4] == 0);
+    CHECK(n[0] == 100 && n[2] == 300);
+    /* Half of B down: availability 140% x 1/2 = 70% -> weight 2.1 against 1. */
+    uint16_t f[5] = {0, 0, PF_HOST_FAILED_ACTIVE_HC, 0, 0};
+    memset(n, 0, sizeof n);
+    locality_counts(f, n, 3100, false);
+    CHECK(n[0] + n[1] == 1000 && n[3] == 2100 && n[2] == 0);
+    /* All of B down: A takes it all (C still has no weight). */
+    uint16_t g[5] = {0, 0, PF_HOST_FAILED_ACTIVE_HC, PF_HOST_FAILED_ACTIVE_HC, 0};
+    memset(n, 0, sizeof n);
+    locality_counts(g, n, 100, false);
+    CHECK(n[0] + n[1] == 100);
+    /* Only C healthy: 1 of 5 is below the panic threshold -> all hosts; with
+     * fail_traffic_on_panic, no host. */
+    uint16_t h[5] = {PF_HOST_FAILED_ACTIVE_HC, PF_HOST_FAILED_ACTIVE_HC,
+                     PF_HOST_FAILED_ACTIVE_HC, PF_HOST_FAILED_ACTIVE_HC, 0};
+    memset(n, 0, sizeof n);
+    locality_counts(h, n, 50, false);
+    CHECK(n[0] == 10 && n[4] == 10 && n[5] == 0);
+    memset(n, 0, sizeof n);
+    locality_counts(h, n, 50, true);
+    CHECK(n[5] == 50);
+}
+
 int main(void)
 {
+    test_locality_weighted();
     test_rr_exact();
     test_weighted(CFG_LB_ROUND_ROBIN, false, 0.01);
     test_weighted(CFG_LB_LEAST_REQUEST, false, 0.05);

@@ -31,8 +31,10 @@ static void test_xxhash(void)
 
 static cfg_route weighted_route(cfg_weighted_cluster *w, uint32_t a, uint32_t b)
 {
-    w[0] = (cfg_weighted_cluster){ .name = "stable", .cluster_index = 0, .weight = a };
-    w[1] = (cfg_weighted_cluster){ .name = "canary", .cluster_index = 1, .weight = b };
+    w[0] = (cfg_weighted_cluster){ .name = "stable", .cluster_index = 0, .weight = a,
+                                   .weight_end = a };
+    w[1] = (cfg_weighted_cluster){ .name = "canary", .cluster_index = 1, .weight = b,
+                                   .weight_end = (uint64_t)a + b };
     return (cfg_route){ .weighted = w, .n_weighted = 2, .total_weight = a + b };
 }
 

@@ -263,8 +263,9 @@ static void test_errors(void)
                "runtime_fraction.default_value.denominator");
     expect_err("{match: {prefix: /, tls_context: {}}, route: {cluster: c1}}",
                "not supported yet");
-    expect_err("{match: {prefix: /}, route: {cluster: c1, request_mirror_policies: []}}",
-               "route.request_mirror_policies: not supported yet");
+    expect_err("{match: {prefix: /}, route: {cluster: c1, request_mirror_policies: "
+               "[{cluster: c1, host_rewrite_literal: x}]}}",
+               "route.request_mirror_policies[0].host_rewrite_literal: not supported yet");
     expect_err("{match: {prefix: /}, route: {cluster: c1, retry_policy: {retry_on: 'nope'}}}",
                "route.retry_policy.retry_on: unknown retry condition 'nope'");
     expect_err("{match: {prefix: /}, route: {cluster: c1, retry_policy: {per_try_idle_timeout: 1s}}}",
