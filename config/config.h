@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/hcm_options.h"
 #include "config/http2_config.h"
 #include "config/route_config.h"
 
@@ -43,7 +44,9 @@ typedef struct cfg_hcm {
     cfg_route_config route_config;
     struct cfg_access_log *access_logs; /* owned; freed by cfg_access_logs_free() */
     size_t n_access_logs;
-    cfg_http2 http2;                    /* HTTP/2 options, stream_idle_timeout (config_http2.c) */
+    cfg_http2 http2;                    /* HTTP/2 options (config_http2.c) */
+    cfg_hcm_options opts;               /* timeouts, header limits, Server, XFF
+                                           (config/hcm_options.h); server_name owned */
     /* http_filters in order, the router last (config/filter_config.h); owned,
      * freed by cfg_http_filters_free().  n_filters counts the router too:
      * n_filters == 1 means no filter before the router (the fast path). */

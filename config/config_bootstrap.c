@@ -68,15 +68,19 @@ static const char *const hcm_handled[] = {"@type", "stat_prefix", "codec_type",
                                           "max_request_headers_kb", "route_config",
                                           "http_filters", "access_log",
                                           "http2_protocol_options", "stream_idle_timeout",
-                                          "stream_error_on_invalid_http_message", NULL};
+                                          "stream_error_on_invalid_http_message",
+                                          /* config/config_hcm_options.c */
+                                          "common_http_protocol_options", "request_timeout",
+                                          "request_headers_timeout", "drain_timeout",
+                                          "delayed_close_timeout", "add_user_agent",
+                                          "server_name", "server_header_transformation",
+                                          "use_remote_address", "xff_num_trusted_hops", NULL};
 static const char *const hcm_unsupported[] = {
-    "rds", "scoped_routes", "add_user_agent", "tracing", "common_http_protocol_options",
-    "http_protocol_options", "http3_protocol_options",
-    "server_name", "server_header_transformation", "scheme_header_transformation",
-    "request_timeout", "request_headers_timeout", "drain_timeout",
-    "delayed_close_timeout", "access_log_flush_interval",
-    "flush_access_log_on_new_request", "access_log_options", "use_remote_address",
-    "xff_num_trusted_hops", "original_ip_detection_extensions",
+    "rds", "scoped_routes", "tracing",
+    "http_protocol_options", "http3_protocol_options", "scheme_header_transformation",
+    "access_log_flush_interval",
+    "flush_access_log_on_new_request", "access_log_options",
+    "original_ip_detection_extensions",
     "early_header_mutation_extensions", "internal_address_config", "skip_xff_append",
     "via", "generate_request_id", "preserve_external_request_id",
     "always_set_request_id_in_response", "forward_client_cert_details",
@@ -119,7 +123,8 @@ static int parse_hcm(cfg_ctx *c, const yn_node *tc, cfg_hcm *h)
     rc = cfg_parse_route_config(c, rcfg, &h->route_config);
     cfg_pop(c, m);
     if (rc || (rc = cfg_parse_access_logs(c, tc, h)) != 0 ||
-        (rc = cfg_parse_hcm_http2(c, tc, &h->http2)) != 0)
+        (rc = cfg_parse_hcm_http2(c, tc, &h->http2)) != 0 ||
+        (rc = cfg_parse_hcm_options(c, tc, &h->opts)) != 0)
         return rc;
     return parse_http_filters(c, tc, h);
 }
@@ -443,6 +448,7 @@ void cfg_free_listener(cfg_listener *l)
         cfg_free_route_config(&ch->hcm.route_config);
         cfg_access_logs_free(ch->hcm.access_logs, ch->hcm.n_access_logs);
         cfg_http_filters_free(ch->hcm.filters, ch->hcm.n_filters);
+        cfg_hcm_options_free(&ch->hcm.opts);
     }
     free(l->chains);
 }

@@ -1,5 +1,5 @@
-/* The HTTP connection manager's HTTP/2 settings: http2_protocol_options,
- * stream_idle_timeout and stream_error_on_invalid_http_message, parsed into
+/* The HTTP connection manager's HTTP/2 settings: http2_protocol_options
+ * and stream_error_on_invalid_http_message, parsed into
  * cfg_hcm.http2 (config/http2_config.h).  Called once from parse_hcm(). */
 #include "config/config_internal.h"
 #include "config/http2_config.h"
@@ -64,11 +64,9 @@ int cfg_parse_hcm_http2(cfg_ctx *c, const yn_node *hcm, cfg_http2 *h)
         .max_inbound_priority_frames_per_stream = CFG_H2_DEFAULT_MAX_PRIORITY_PER_STREAM,
         .max_inbound_window_update_frames_per_data_frame_sent =
             CFG_H2_DEFAULT_MAX_WINDOW_UPDATE_PER_DATA,
-        .stream_idle_timeout_ms = CFG_DEFAULT_STREAM_IDLE_TIMEOUT_MS,
     };
     int rc;
-    if ((rc = cfg_get_duration(c, hcm, "stream_idle_timeout", &h->stream_idle_timeout_ms)) != 0 ||
-        (rc = cfg_get_bool(c, hcm, "stream_error_on_invalid_http_message",
+    if ((rc = cfg_get_bool(c, hcm, "stream_error_on_invalid_http_message",
                            &h->stream_error_on_invalid_http_message)) != 0)
         return rc;
     const yn_node *n = cfg_get(hcm, "http2_protocol_options");

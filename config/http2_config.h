@@ -20,7 +20,6 @@
 #define CFG_H2_DEFAULT_MAX_EMPTY_FRAMES 1u
 #define CFG_H2_DEFAULT_MAX_PRIORITY_PER_STREAM 100u
 #define CFG_H2_DEFAULT_MAX_WINDOW_UPDATE_PER_DATA 10u
-#define CFG_DEFAULT_STREAM_IDLE_TIMEOUT_MS (5 * 60 * 1000)
 
 typedef struct cfg_http2 {
     uint32_t hpack_table_size;
@@ -35,13 +34,11 @@ typedef struct cfg_http2 {
     /* true: a malformed request (RFC 9113 section 8) resets only its stream;
      * false (Envoy's default): the connection is closed with GOAWAY. */
     bool stream_error_on_invalid_http_message;
-    /* HCM stream_idle_timeout; 0 disables.  Default 5 minutes. */
-    uint64_t stream_idle_timeout_ms;
 } cfg_http2;
 
 struct cfg_ctx;
 struct yn_node;
-/* Fills *h with the defaults, then the HCM map's stream_idle_timeout,
+/* Fills *h with the defaults, then the HCM map's
  * stream_error_on_invalid_http_message and http2_protocol_options.
  * Returns 0 or -EINVAL with the error in c. */
 int cfg_parse_hcm_http2(struct cfg_ctx *c, const struct yn_node *hcm, cfg_http2 *h);

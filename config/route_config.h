@@ -254,7 +254,7 @@ typedef struct cfg_route {
     size_t n_hash;
     uint64_t timeout_ms;        /* route.timeout; default 15000; 0 disables */
     bool has_idle_timeout;
-    uint64_t idle_timeout_ms;   /* route.idle_timeout (enforced by the router) */
+    uint64_t idle_timeout_ms;   /* route.idle_timeout (proxy/hcm_timeout.c; 0 disables) */
     char *prefix_rewrite;       /* NULL when absent */
     size_t prefix_rewrite_len;
     cfg_regex_rewrite regex_rewrite;

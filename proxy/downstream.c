@@ -24,6 +24,72 @@ static const pf_codec_vtbl *pick_codec(pf_dconn *dc)
     return h2_pick_codec(dc, alpn, alpn ? strlen(alpn) : 0);
 }
 
+/* ---- connection timeouts ---- */
+
+/* The earliest of the connection-level deadlines. */
+static uint64_t conn_deadline(const pf_dconn *dc)
+{
+    const cfg_hcm_options *o = &dc->hcm->opts;
+    uint64_t due = UINT64_MAX;
+    if (dc->idle_since_ms && o->idle_timeout_ms)
+        due = dc->idle_since_ms + o->idle_timeout_ms;
+    if (o->max_connection_duration_ms && !dc->max_duration_reached &&
+        dc->start_ms + o->max_connection_duration_ms < due)
+        due = dc->start_ms + o->max_connection_duration_ms;
+    return due;
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    pf_dconn *dc = t->data;
+    pf_worker *w = dc->w;
+    dc->timer_due = 0;
+    if (dc->sock.closing || !dc->codec_ctx)
+        return;
+    const cfg_hcm_options *o = &dc->hcm->opts;
+    uint64_t now = uv_now(&w->loop);
+    if (o->max_connection_duration_ms && !dc->max_duration_reached &&
+        now >= dc->start_ms + o->max_connection_duration_ms) {
+        /* Envoy drains: h1 closes after the response in flight, h2 GOAWAYs. */
+        dc->max_duration_reached = true;
+        stats_inc(w->stats, dc->ls->cx_max_duration_reached);
+        dc->codec->drain(dc->codec_ctx);
+    }
+    if (dc->idle_since_ms && o->idle_timeout_ms && now >= dc->idle_since_ms + o->idle_timeout_ms) {
+        /* No stream: h1 closes now, h2 sends GOAWAY and closes once it is out. */
+        dc->idle_since_ms = 0;
+        stats_inc(w->stats, dc->ls->cx_idle_timeout);
+        dc->codec->drain(dc->codec_ctx);
+    }
+    if (dc->sock.closing)
+        return;
+    uint64_t due = dc->codec->sweep(dc->codec_ctx, now);
+    if (dc->sock.closing)
+        return;
+    uint64_t cd = conn_deadline(dc);
+    pf_dconn_arm(dc, due < cd ? due : cd);
+}
+
+void pf_dconn_arm(pf_dconn *dc, uint64_t due)
+{
+    if (due == UINT64_MAX || (dc->timer_due && dc->timer_due <= due) || dc->sock.closing)
+        return;
+    uint64_t now = uv_now(&dc->w->loop);
+    dc->timer_due = due;
+    uv_timer_start(&dc->timer, on_deadline, due > now ? due - now : 0, 0);
+}
+
+void pf_dconn_set_idle(pf_dconn *dc, bool idle)
+{
+    if (!idle) {
+        dc->idle_since_ms = 0;
+        return;
+    }
+    dc->idle_since_ms = uv_now(&dc->w->loop);
+    if (dc->hcm)
+        pf_dconn_arm(dc, conn_deadline(dc));
+}
+
 /* The chain is known (and its TLS handshake done): attach the codec and
  * hand it the first plaintext bytes (data, n), if any. */
 static void attach_codec(pf_dconn *dc, int idx, const char *data, size_t n)
@@ -40,6 +106,7 @@ static void attach_codec(pf_dconn *dc, int idx, const char *data, size_t n)
         pf_sock_close(&dc->sock);
         return;
     }
+    pf_dconn_set_idle(dc, true);    /* Envoy's idle timer starts with the connection */
     if (n)
         dc->codec->on_read(dc->codec_ctx, data, n);
 }
@@ -131,6 +198,15 @@ static void on_drain(pf_sock *sock)
         dc->codec->on_drain(dc->codec_ctx);
 }
 
+/* The last handle of dc is closed: free it. */
+static void on_timer_closed(uv_handle_t *h)
+{
+    pf_dconn *dc = h->data;
+    pf_worker *w = dc->w;
+    free(dc);
+    pf_worker_conn_closed(w);
+}
+
 static void on_close(pf_sock *sock)
 {
     pf_dconn *dc = sock->owner;
@@ -143,8 +219,8 @@ static void on_close(pf_sock *sock)
         stats_record(w->stats, dc->ls->cx_length_ms, (uv_now(&w->loop) - dc->start_ms) * 1000);
     }
     pf_queue_remove(&dc->link);
-    free(dc);
-    pf_worker_conn_closed(w);
+    uv_timer_stop(&dc->timer);
+    uv_close((uv_handle_t *)&dc->timer, on_timer_closed);
 }
 
 static const pf_sock_cbs downstream_cbs = {
@@ -170,6 +246,9 @@ void pf_downstream_accept(pf_listener_rt *l)
         free(dc);
         return;
     }
+    uv_timer_init(&w->loop, &dc->timer);
+    uv_unref((uv_handle_t *)&dc->timer);    /* the socket keeps the loop alive, not this */
+    dc->timer.data = dc;
     pf_queue_insert_tail(&w->conns, &dc->link);
     w->n_conns++;
     stats_inc(w->stats, dc->ls->l_cx_total);

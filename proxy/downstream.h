@@ -46,6 +46,10 @@ typedef struct pf_codec_vtbl {
     void (*drain)(void *ctx);
     /* The worker stops now: reset every stream (the socket is reset after). */
     void (*abort)(void *ctx);
+    /* The connection's deadline timer fired: act on every stream whose
+     * timeout passed at `now` (hcm_stream_expire) and return the earliest
+     * deadline still pending (loop ms), UINT64_MAX for none. */
+    uint64_t (*sweep)(void *ctx, uint64_t now);
 } pf_codec_vtbl;
 
 struct pf_dconn {
@@ -63,7 +67,24 @@ struct pf_dconn {
     uint64_t start_ms;
     const pf_codec_vtbl *codec;
     void *codec_ctx;
+    /* One timer per connection for every connection and stream timeout
+     * (Envoy's idle_timeout, max_connection_duration, and through the
+     * codec's sweep the stream timeouts).  Data moving only stores a
+     * timestamp; the timer is re-armed when a deadline comes nearer (a new
+     * stream, a shorter route idle_timeout) or when it fires and finds the
+     * next one.  Closed with the socket; its close callback frees dc. */
+    uv_timer_t timer;
+    uint64_t timer_due;             /* loop ms it fires; 0: stopped */
+    uint64_t idle_since_ms;         /* no stream since; 0: streams active */
+    bool max_duration_reached;
 };
+
+/* Arms dc's timer for `due` (loop ms) unless it fires earlier already;
+ * UINT64_MAX: nothing. */
+void pf_dconn_arm(pf_dconn *dc, uint64_t due);
+/* Codecs: the connection has no stream from now (true) or got one (false);
+ * the idle_timeout runs while idle. */
+void pf_dconn_set_idle(pf_dconn *dc, bool idle);
 
 /* Accepts one pending connection from l; failures are logged and dropped. */
 void pf_downstream_accept(struct pf_listener_rt *l);

@@ -65,6 +65,7 @@ static int on_message_begin(llhttp_t *p)
     c->stream->hcm = c->dc->hcm;
     c->stream->downstream_remote = &c->dc->peer;
     c->stream->downstream_local = &c->dc->local;
+    hcm_stream_started(c->stream, c->dc);
     c->field = c->value = (pf_str){ NULL, 0 };
     c->header_bytes = 0;
     c->in_trailers = false;
@@ -121,7 +122,22 @@ static int on_header_value_complete(llhttp_t *p)
     }
     pf_str value = c->value.p ? c->value : PF_STR("");
     pf_hdrs *h = c->in_trailers ? &s->req_trailers : &s->req_hdrs;
-    int rc = pf_hdrs_add(h, &s->arena, c->field, value);
+    int rc = 0;
+    switch (hcm_check_header(s, h, c->field)) {
+    case HCM_HDR_ADD:
+        rc = pf_hdrs_add(h, &s->arena, c->field, value);
+        break;
+    case HCM_HDR_DROP:
+        stats_inc(c->w->stats, c->w->ps->http1_hdrs.dropped_underscores);
+        break;
+    case HCM_HDR_REJECT:
+        stats_inc(c->w->stats, c->w->ps->http1_hdrs.rejected_underscores);
+        c->error_status = 400;
+        return HPE_USER;
+    case HCM_HDR_TOO_MANY:
+        c->error_status = 431;
+        return HPE_USER;
+    }
     c->field = c->value = (pf_str){ NULL, 0 };
     return rc ? HPE_USER : 0;
 }
@@ -331,11 +347,17 @@ static void conn_error(h1conn *c, int status)
     stats_inc(c->w->stats, c->ls->cx_protocol_error);
     const char *reason = pf_http_reason(status);
     pf_str date = hcm_date(c->w);
+    pf_str server = hcm_server_name(c->dc->hcm, false);
     char buf[512];
     int len = snprintf(buf, sizeof buf,
                        "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n"
-                       "date: %.*s\r\nserver: envoy\r\nconnection: close\r\n\r\n%s",
-                       status, reason, strlen(reason), (int)date.n, date.p, reason);
+                       "date: %.*s\r\n%s%.*s%sconnection: close\r\n\r\n%s",
+                       status, reason, strlen(reason), (int)date.n, date.p,
+                       server.p ? "server: " : "", (int)server.n, server.p ? server.p : "",
+                       server.p ? "\r\n" : "", reason);
+    if (len < 0 || (size_t)len >= sizeof buf)
+        len = snprintf(buf, sizeof buf, "HTTP/1.1 %d %s\r\ncontent-length: 0\r\n"
+                       "connection: close\r\n\r\n", status, reason);
     pf_sock_write(&c->dc->sock, buf, (size_t)len);
     c->dead = true;
     pf_sock_close(&c->dc->sock);
@@ -389,6 +411,10 @@ static void h1_encode_headers(pf_stream *s, bool end)
         }
     }
     c->resp_drop_body = no_body;
+    /* Envoy: a response that starts before the request is complete ends an
+     * HTTP/1 connection (the rest of the request is not waited for). */
+    if (!s->req_end)
+        c->close_after = true;
     if (c->close_after || c->w->draining) {
         c->close_after = true;
         pf_sock_write(&c->dc->sock, "connection: close\r\n", 19);
@@ -475,6 +501,7 @@ static void h1_stream_done(pf_stream *s)
         pf_sock_close(&c->dc->sock);
         return;
     }
+    pf_dconn_set_idle(c->dc, true);
     /* Inside llhttp_execute, on_message_complete continues the parse itself. */
     if (!c->in_execute)
         pf_worker_defer(c->w, &c->resume);
@@ -538,6 +565,23 @@ static void h1_drain(void *ctx)
     }
 }
 
+/* The connection's timer: the one stream's timeouts (proxy/hcm_timeout.c). */
+static uint64_t h1_sweep(void *ctx, uint64_t now)
+{
+    h1conn *c = ctx;
+    pf_stream *s = c->stream;
+    if (c->dead || !s)
+        return UINT64_MAX;
+    uint64_t due = hcm_stream_deadline(s);
+    if (due > now)
+        return due;
+    /* The reply closes the connection if the request was still arriving
+     * (h1_encode_headers). */
+    hcm_stream_expire(s, now);
+    /* Still here (a filter holds the reply): look again at its deadline. */
+    return c->stream && !c->dead ? hcm_stream_deadline(c->stream) : UINT64_MAX;
+}
+
 static void h1_abort(void *ctx)
 {
     h1conn *c = ctx;
@@ -558,4 +602,5 @@ const pf_codec_vtbl h1_server_codec = {
     .on_close = h1_on_close,
     .drain = h1_drain,
     .abort = h1_abort,
+    .sweep = h1_sweep,
 };

@@ -62,14 +62,13 @@ struct h2conn {
     pf_deferred flush;          /* runs nghttp2_session_send once per loop iteration */
     pf_queue streams;           /* h2stream.link */
     size_t n_streams, n_blocked;
-    uv_timer_t idle_timer;      /* stream_idle_timeout sweep, runs while streams exist */
     size_t header_limit;        /* max_request_headers_kb in bytes */
     uint64_t opened, closed, premature_resets;
     uint64_t priority_frames, window_update_frames, outbound_data_frames;
     uint32_t consecutive_empty;
     bool dead;                  /* the socket is closing: no more work */
     bool closing;               /* close once the output (GOAWAY) is flushed */
-    bool draining, timer_on, resumes;
+    bool draining, resumes;
 };
 
 /* h2_server.c */

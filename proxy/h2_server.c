@@ -1,5 +1,5 @@
 /* HTTP/2 downstream connections: the nghttp2 server session, input, output,
- * GOAWAY, stream idle timeouts and the flood / abuse defences.
+ * GOAWAY, the stream timeouts sweep and the flood / abuse defences.
  *
  * Input is fed to nghttp2_session_mem_recv as it arrives; nghttp2 calls
  * back into h2_stream.c to build requests.  Output is never produced inside
@@ -55,6 +55,8 @@ void h2__kick(h2conn *c)
 void h2__stream_activity(h2stream *h)
 {
     h->last_active_ms = uv_now(&h->c->w->loop);
+    if (h->s)
+        h->s->last_active_ms = h->last_active_ms;
 }
 
 void h2__terminate(h2conn *c, uint32_t code)
@@ -85,47 +87,41 @@ static void conn_shutdown(h2conn *c, bool reset, uint32_t flags)
         pf_sock_close(&c->dc->sock);
 }
 
-/* ---- stream idle timeout ---- */
+/* ---- stream timeouts ---- */
 
-static void on_idle_timer(uv_timer_t *t)
+/* The connection's timer (proxy/downstream.c): the connection manager's
+ * timeouts for streams it still has; stream_idle_timeout alone for streams
+ * it is done with whose response waits for flow-control window. */
+static uint64_t h2_sweep(void *ctx, uint64_t now)
 {
-    h2conn *c = t->data;
-    uint64_t now = uv_now(&c->w->loop), limit = c->cfg->stream_idle_timeout_ms;
+    h2conn *c = ctx;
+    uint64_t next = UINT64_MAX, idle = c->dc->hcm->opts.stream_idle_timeout_ms;
     if (c->dead)
-        return;
+        return next;
     for (pf_queue *q = c->streams.next; q != &c->streams; q = q->next) {
         h2stream *h = pf_queue_data(q, h2stream, link);
-        if (now - h->last_active_ms < limit)
+        uint64_t due = h->s ? hcm_stream_deadline(h->s)
+                     : idle ? h->last_active_ms + idle : UINT64_MAX;
+        if (due > now) {
+            next = due < next ? due : next;
             continue;
-        h->last_active_ms = now;
-        pf_stream *s = h->s;
-        if (s)
-            stats_inc(c->w->stats, c->ls->rq_idle_timeout);
-        if (s && !s->resp_headers_sent) {
-            hcm_local_reply(s, 408, "stream timeout", 0);
+        }
+        /* h stays in the list until nghttp2 closes the stream. */
+        if (h->s) {
+            hcm_stream_expire(h->s, now);
         } else {
+            h->last_active_ms = now;
+            stats_inc(c->w->stats, c->ls->rq_idle_timeout);
             nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, h->id, NGHTTP2_NO_ERROR);
             pf_outq_clear(&h->resp, &c->w->chunks);
-            h2__stream_reset_hcm(h, 0);
         }
+        if (c->dead)
+            return UINT64_MAX;
+        due = h->s ? hcm_stream_deadline(h->s) : UINT64_MAX;
+        next = due < next ? due : next;
     }
     h2__kick(c);
-}
-
-static void idle_timer_update(h2conn *c)
-{
-    uint64_t limit = c->cfg->stream_idle_timeout_ms;
-    bool want = limit && c->n_streams && !c->dead;
-    if (want == c->timer_on)
-        return;
-    c->timer_on = want;
-    if (!want) {
-        uv_timer_stop(&c->idle_timer);
-        return;
-    }
-    uint64_t tick = limit / 4;
-    tick = tick < 25 ? 25 : tick > 1000 ? 1000 : tick;
-    uv_timer_start(&c->idle_timer, on_idle_timer, tick, tick);
+    return next;
 }
 
 /* ---- nghttp2 callbacks ---- */
@@ -160,7 +156,6 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
     if (!(h = h2__stream_new(c, frame->hd.stream_id)))
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, h);
-    idle_timer_update(c);
     return 0;
 }
 
@@ -324,7 +319,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
         h2__stream_reset_hcm(h, flags);
     }
     h2__stream_free(h);
-    idle_timer_update(c);
+    if (c->n_streams == 0 && !c->dead)
+        pf_dconn_set_idle(c->dc, true);
     if (c->premature_resets * 2 >= H2_PREMATURE_RESET_LIMIT ||
         (c->closed >= H2_PREMATURE_RESET_LIMIT && c->premature_resets * 2 >= c->closed)) {
         if (!c->closing) {
@@ -419,11 +415,6 @@ static void h2_on_drain(void *ctx)
     h2__kick(ctx);
 }
 
-static void on_timer_closed(uv_handle_t *t)
-{
-    free(t->data);
-}
-
 static void h2_on_close(void *ctx)
 {
     h2conn *c = ctx;
@@ -437,8 +428,7 @@ static void h2_on_close(void *ctx)
         h2__stream_free(pf_queue_data(c->streams.next, h2stream, link));
     nghttp2_session_del(c->ng);
     c->ng = NULL;
-    uv_timer_stop(&c->idle_timer);
-    uv_close((uv_handle_t *)&c->idle_timer, on_timer_closed);
+    free(c);
 }
 
 static void *h2_attach(pf_dconn *dc)
@@ -497,8 +487,6 @@ static void *h2_attach(pf_dconn *dc)
          nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0,
                                                (int32_t)o->initial_connection_window_size)))
         goto fail_session;
-    uv_timer_init(&c->w->loop, &c->idle_timer);
-    c->idle_timer.data = c;
     stats_inc(c->w->stats, c->ls->cx_http2_total);
     h2__kick(c);
     if (c->w->draining)
@@ -546,4 +534,5 @@ const pf_codec_vtbl h2_server_codec = {
     .on_close = h2_on_close,
     .drain = h2_drain,
     .abort = h2_abort,
+    .sweep = h2_sweep,
 };

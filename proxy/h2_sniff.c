@@ -70,6 +70,14 @@ static void sniff_nop(void *ctx) { (void)ctx; }
 
 static void sniff_on_close(void *ctx) { free(ctx); }
 
+/* No stream before the choice; the connection idle_timeout still runs. */
+static uint64_t sniff_sweep(void *ctx, uint64_t now)
+{
+    (void)ctx;
+    (void)now;
+    return UINT64_MAX;
+}
+
 static void sniff_drain(void *ctx)
 {
     sniff *sn = ctx;
@@ -85,6 +93,7 @@ static const pf_codec_vtbl sniff_codec = {
     .on_close = sniff_on_close,
     .drain = sniff_drain,
     .abort = sniff_nop,
+    .sweep = sniff_sweep,
 };
 
 const pf_codec_vtbl *h2_pick_codec(const pf_dconn *dc, const char *alpn, size_t alpn_len)

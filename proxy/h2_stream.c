@@ -45,6 +45,7 @@ h2stream *h2__stream_new(h2conn *c, int32_t id)
     s->downstream_remote = &c->dc->peer;
     s->downstream_local = &c->dc->local;
     s->protocol = PF_STR("HTTP/2");
+    hcm_stream_started(s, c->dc);
     pf_queue_insert_tail(&c->streams, &h->link);
     c->n_streams++;
     c->opened++;
@@ -148,10 +149,23 @@ int h2__on_header(h2stream *h, const nghttp2_frame *frame, const uint8_t *name, 
             rc = pf_arena_append(&s->arena, &h->cookie, (const char *)value, valuelen);
         return rc ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
     }
+    pf_hdrs *into = trailers ? &s->req_trailers : &s->req_hdrs;
+    switch (hcm_check_header(s, into, (pf_str){ (const char *)name, namelen })) {
+    case HCM_HDR_ADD:
+        break;
+    case HCM_HDR_DROP:
+        stats_inc(c->w->stats, c->w->ps->http2_hdrs.dropped_underscores);
+        return 0;
+    case HCM_HDR_REJECT:
+        stats_inc(c->w->stats, c->w->ps->http2_hdrs.rejected_underscores);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* Envoy resets the stream */
+    case HCM_HDR_TOO_MANY:
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     pf_str n, v;
     if (pf_arena_dup(&s->arena, &n, (const char *)name, namelen) ||
         pf_arena_dup(&s->arena, &v, (const char *)value, valuelen) ||
-        pf_hdrs_add(trailers ? &s->req_trailers : &s->req_hdrs, &s->arena, n, v))
+        pf_hdrs_add(into, &s->arena, n, v))
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     return 0;
 }
@@ -411,7 +425,7 @@ int h2__send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *fram
         left -= n;
     }
     c->outbound_data_frames++;
-    h->last_active_ms = uv_now(&c->w->loop);
+    h2__stream_activity(h);
     return 0;
 }
 

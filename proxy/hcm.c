@@ -29,6 +29,35 @@ pf_str hcm_date(pf_worker *w)
     return (pf_str){ buf, strlen(buf) };
 }
 
+/* Data moved on s: the stream idle timeout restarts (a store, no timer). */
+static inline void stream_touch(pf_stream *s)
+{
+    s->last_active_ms = uv_now(&s->w->loop);
+}
+
+pf_str hcm_server_name(const cfg_hcm *h, bool upstream_has_one)
+{
+    const cfg_hcm_options *o = &h->opts;
+    if (o->server_header == CFG_SERVER_PASS_THROUGH ||
+        (o->server_header == CFG_SERVER_APPEND_IF_ABSENT && upstream_has_one))
+        return (pf_str){ NULL, 0 };
+    return o->server_name ? (pf_str){ o->server_name, o->server_name_len } : PF_STR("envoy");
+}
+
+/* The response headers leave for the codec: Envoy's connection manager sets
+ * the Server header last (server_name, server_header_transformation). */
+static void send_headers(pf_stream *s, bool end)
+{
+    const cfg_hcm_options *o = &s->hcm->opts;
+    if (o->server_header == CFG_SERVER_OVERWRITE)
+        pf_hdrs_remove_lit(&s->resp_hdrs, "server");
+    pf_str name = hcm_server_name(s->hcm, pf_hdrs_get_lit(&s->resp_hdrs, "server") != NULL);
+    if (name.p)
+        pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), name);
+    s->resp_headers_sent = true;
+    s->codec->encode_headers(s, end);
+}
+
 static void access_log(pf_stream *s)
 {
     if (pf_log_level > PF_LOG_DEBUG)
@@ -117,13 +146,11 @@ static void grpc_local_reply(pf_stream *s, int status, const char *body, size_t 
         pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("grpc-message"),
                     grpc_encode_message(&s->arena, body, blen));
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("date"), hcm_date(s->w));
-    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
     if (s->fc) {
         pf_filter_encode_headers(s->fc, true);
         return;
     }
-    s->resp_headers_sent = true;
-    s->codec->encode_headers(s, true);
+    send_headers(s, true);
     s->resp_end = true;
     hcm_maybe_finish(s);
 }
@@ -152,7 +179,6 @@ static void local_reply(pf_stream *s, int status, const char *body, size_t blen,
     if (blen)
         pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("content-type"), PF_STR("text/plain"));
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("date"), hcm_date(s->w));
-    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
     route_action_apply_response(s);         /* Location, Set-Cookie, *_headers_to_add */
     if (s->fc) {
         /* The body may live on the caller's stack: the chain copies what it holds. */
@@ -161,8 +187,7 @@ static void local_reply(pf_stream *s, int status, const char *body, size_t blen,
             pf_filter_encode_data(s->fc, body, blen, true);
         return;
     }
-    s->resp_headers_sent = true;
-    s->codec->encode_headers(s, blen == 0);
+    send_headers(s, blen == 0);
     s->bytes_sent += blen;
     if (blen)
         s->codec->encode_data(s, body, blen, true);
@@ -179,6 +204,7 @@ void hcm_local_reply(pf_stream *s, int status, const char *body, uint32_t flags)
 
 void hcm_encode_headers(pf_stream *s, bool end)
 {
+    stream_touch(s);
     if (s->internal) {
         s->resp_headers_sent = true;
         s->codec->encode_headers(s, end);
@@ -189,7 +215,6 @@ void hcm_encode_headers(pf_stream *s, bool end)
         return;
     }
     pf_hdrs_strip_hop_by_hop(&s->resp_hdrs);
-    pf_hdrs_remove_lit(&s->resp_hdrs, "server");
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("x-envoy-upstream-service-time"),
                 pf_arena_u64(&s->arena, uv_now(&s->w->loop) - s->upstream_start_ms));
     if (s->fc) {
@@ -199,10 +224,8 @@ void hcm_encode_headers(pf_stream *s, bool end)
         pf_filter_encode_headers(s->fc, end);
         return;
     }
-    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
     route_action_apply_response(s);         /* Set-Cookie, response_headers_to_add/remove */
-    s->resp_headers_sent = true;
-    s->codec->encode_headers(s, end);
+    send_headers(s, end);
     if (end) {
         s->resp_end = true;
         hcm_maybe_finish(s);
@@ -211,6 +234,7 @@ void hcm_encode_headers(pf_stream *s, bool end)
 
 void hcm_encode_data(pf_stream *s, const char *p, size_t n, bool end)
 {
+    stream_touch(s);
     s->bytes_sent += n;
     if (s->fc) {
         pf_filter_encode_data(s->fc, p, n, end);
@@ -225,6 +249,7 @@ void hcm_encode_data(pf_stream *s, const char *p, size_t n, bool end)
 
 void hcm_encode_trailers(pf_stream *s)
 {
+    stream_touch(s);
     pf_hdrs_strip_hop_by_hop(&s->resp_trailers);
     if (s->fc) {
         pf_filter_encode_trailers(s->fc);
@@ -239,10 +264,7 @@ void hcm_encode_trailers(pf_stream *s)
 
 void hcm__send_headers(pf_stream *s, bool end)
 {
-    pf_hdrs_remove_lit(&s->resp_hdrs, "server");
-    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
-    s->resp_headers_sent = true;
-    s->codec->encode_headers(s, end);
+    send_headers(s, end);
     if (end) {
         s->resp_end = true;
         hcm_maybe_finish(s);
@@ -282,9 +304,7 @@ void hcm__reply_unfiltered(pf_stream *s, int status, const char *body)
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("content-length"), cls);
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("content-type"), PF_STR("text/plain"));
     pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("date"), hcm_date(s->w));
-    pf_hdrs_add(&s->resp_hdrs, &s->arena, PF_STR("server"), PF_STR("envoy"));
-    s->resp_headers_sent = true;
-    s->codec->encode_headers(s, false);
+    send_headers(s, false);
     s->codec->encode_data(s, body, blen, true);
     s->resp_end = true;
     hcm_maybe_finish(s);
@@ -312,6 +332,17 @@ void hcm_on_downstream_drain(pf_stream *s)
 }
 
 /* ---- request path ---- */
+
+hcm_hdr_verdict hcm_check_header(const pf_stream *s, const pf_hdrs *into, pf_str name)
+{
+    const cfg_hcm_options *o = &s->hcm->opts;
+    /* max_headers_count is >= 1 in loaded configs; 0 (hand-built): no limit */
+    if (o->max_headers_count && into->n >= o->max_headers_count)
+        return HCM_HDR_TOO_MANY;
+    if (o->underscores != CFG_UNDERSCORES_ALLOW && memchr(name.p, '_', name.n))
+        return o->underscores == CFG_UNDERSCORES_DROP ? HCM_HDR_DROP : HCM_HDR_REJECT;
+    return HCM_HDR_ADD;
+}
 
 /* 16 lower-case hex digits of v, most significant first. */
 static void hex_u64(uint64_t v, char *out)
@@ -362,8 +393,7 @@ static void add_request_id(pf_stream *s)
 static void prepare_upstream_request(pf_stream *s)
 {
     const cfg_route *r = s->route;
-    if (!pf_hdrs_get_lit(&s->req_hdrs, "x-forwarded-proto"))
-        pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-forwarded-proto"), s->scheme);
+    hcm__request_headers(s);        /* once: with filters, done before them */
     add_request_id(s);
     route_action_apply_request(s);
     pf_hdrs_remove_lit(&s->req_hdrs, "x-envoy-expected-rq-timeout-ms");
@@ -429,6 +459,7 @@ void hcm__request_trailers(pf_stream *s)
 
 void hcm_on_request_headers(pf_stream *s, bool end)
 {
+    stream_touch(s);
     if (end)
         mark_request_end(s);
     if (s->hcm->n_filters > 1) {
@@ -436,8 +467,8 @@ void hcm_on_request_headers(pf_stream *s, bool end)
          * route is chosen now (per-route filter configs) and acted on when
          * the request reaches the router. */
         route_outcome o = route_action_select(s);
-        if (!pf_hdrs_get_lit(&s->req_hdrs, "x-forwarded-proto"))
-            pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("x-forwarded-proto"), s->scheme);
+        hcm__route_timeouts(s);
+        hcm__request_headers(s);
         add_request_id(s);
         if ((s->fc = pf_filter_chain_new(s, (int)o)) != NULL) {
             pf_filter_decode_headers(s->fc, end);
@@ -446,11 +477,14 @@ void hcm_on_request_headers(pf_stream *s, bool end)
         route_request(s, end, o);
         return;
     }
-    route_request(s, end, route_action_select(s));
+    route_outcome o = route_action_select(s);
+    hcm__route_timeouts(s);
+    route_request(s, end, o);
 }
 
 void hcm_on_request_data(pf_stream *s, const char *p, size_t n)
 {
+    stream_touch(s);
     if (s->fc) {
         pf_filter_decode_data(s->fc, p, n, false);
         return;
@@ -460,6 +494,7 @@ void hcm_on_request_data(pf_stream *s, const char *p, size_t n)
 
 void hcm_on_request_trailers(pf_stream *s)
 {
+    stream_touch(s);
     mark_request_end(s);
     if (s->fc) {
         pf_filter_decode_trailers(s->fc);
@@ -470,6 +505,7 @@ void hcm_on_request_trailers(pf_stream *s)
 
 void hcm_on_request_end(pf_stream *s)
 {
+    stream_touch(s);
     mark_request_end(s);
     if (s->fc) {
         pf_filter_decode_data(s->fc, NULL, 0, true);

@@ -51,6 +51,47 @@ void hcm__reply_unfiltered(pf_stream *s, int status, const char *body);
 /* Completes s->resp_hdrs of a filter's local reply (content-length, date). */
 void hcm__prepare_filter_reply(pf_stream *s, size_t blen);
 
+/* What a codec does with one more request header (or trailer) `name` going
+ * into `into`: common_http_protocol_options max_headers_count and
+ * headers_with_underscores_action.  Envoy answers TOO_MANY with 431 on
+ * HTTP/1.1 and REJECT with 400; HTTP/2 resets the stream for either. */
+typedef enum hcm_hdr_verdict {
+    HCM_HDR_ADD,
+    HCM_HDR_DROP,
+    HCM_HDR_REJECT,
+    HCM_HDR_TOO_MANY,
+} hcm_hdr_verdict;
+hcm_hdr_verdict hcm_check_header(const pf_stream *s, const pf_hdrs *into, pf_str name);
+
+/* The connection manager's request headers: x-forwarded-for,
+ * x-forwarded-proto, x-envoy-external-address, x-envoy-internal
+ * (use_remote_address, xff_num_trusted_hops) and add_user_agent's
+ * (proxy/hcm_request_headers.c).  Once per request. */
+void hcm__request_headers(pf_stream *s);
+
+/* ---- stream timeouts (proxy/hcm_timeout.c) ----
+ * stream_idle_timeout (or the route's idle_timeout), request_timeout,
+ * request_headers_timeout and max_stream_duration, as Envoy's connection
+ * manager applies them to HTTP/1.1 and HTTP/2 streams alike.  Data moving
+ * only stores s->last_active_ms; the connection's timer (proxy/downstream.h)
+ * asks the codec to sweep its streams when a deadline may have passed. */
+
+struct pf_dconn;
+/* The codec made s (s->hcm set) on connection dc: arms its timeouts. */
+void hcm_stream_started(pf_stream *s, struct pf_dconn *dc);
+/* The earliest deadline of s's timeouts (loop ms); UINT64_MAX for none. */
+uint64_t hcm_stream_deadline(const pf_stream *s);
+/* Acts on the timeout of s that passed at now (none: nothing): answers 408
+ * (504 once the request was complete) or resets s if the response started,
+ * counting Envoy's stat.  s may be gone afterwards. */
+void hcm_stream_expire(pf_stream *s, uint64_t now);
+/* The route is chosen: its idle_timeout replaces stream_idle_timeout. */
+void hcm__route_timeouts(pf_stream *s);
+
+/* The Server header value for a response (server_name, default "envoy"),
+ * or {NULL, 0} when server_header_transformation says to send none of ours. */
+pf_str hcm_server_name(const cfg_hcm *h, bool upstream_has_one);
+
 /* Formats an IMF-fixdate for the `date` header, cached per second. */
 pf_str hcm_date(struct pf_worker *w);
 

@@ -7,12 +7,13 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "proxy/local_info.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
 
 enum {
     OPT_CONFIG_YAML = 1000, OPT_MODE, OPT_CONCURRENCY, OPT_DRAIN_TIME, OPT_VERSION, OPT_HELP,
-    OPT_IGNORED,
+    OPT_IGNORED, OPT_SERVICE_CLUSTER, OPT_SERVICE_NODE,
 };
 
 static const struct option long_opts[] = {
@@ -25,8 +26,8 @@ static const struct option long_opts[] = {
     { "version", no_argument, NULL, OPT_VERSION },
     { "help", no_argument, NULL, OPT_HELP },
     /* Envoy flags that change nothing for a single static process. */
-    { "service-cluster", required_argument, NULL, OPT_IGNORED },
-    { "service-node", required_argument, NULL, OPT_IGNORED },
+    { "service-cluster", required_argument, NULL, OPT_SERVICE_CLUSTER },
+    { "service-node", required_argument, NULL, OPT_SERVICE_NODE },
     { "service-zone", required_argument, NULL, OPT_IGNORED },
     { "base-id", required_argument, NULL, OPT_IGNORED },
     { "disable-hot-restart", no_argument, NULL, OPT_IGNORED },
@@ -47,8 +48,9 @@ static void usage(FILE *out)
             "      --drain-time-s N       graceful drain on SIGTERM/SIGINT (default 600)\n"
             "      --version              print the version and exit\n"
             "      --help                 this text\n"
-            "Accepted and ignored (Envoy compatibility): --service-cluster, --service-node,\n"
-            "  --service-zone, --base-id, --disable-hot-restart.\n");
+            "      --service-cluster NAME --service-node NAME   for the HCM's add_user_agent\n"
+            "Accepted and ignored (Envoy compatibility): --service-zone, --base-id,\n"
+            "  --disable-hot-restart.\n");
 }
 
 static int parse_uint(const char *s, long max, long *out)
@@ -111,6 +113,12 @@ int main(int argc, char **argv)
         case OPT_HELP:
             usage(stdout);
             return 0;
+        case OPT_SERVICE_CLUSTER:
+            pf_local_info_set(optarg, NULL);
+            break;
+        case OPT_SERVICE_NODE:
+            pf_local_info_set(NULL, optarg);
+            break;
         case OPT_IGNORED:
             break;
         default:

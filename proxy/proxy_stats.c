@@ -102,9 +102,20 @@ static void register_listener(stats_store *st, const cfg_listener *l, const cfg_
     ls->rq_idle_timeout = reg(st, stats_counter, p, "downstream_rq_idle_timeout");
     ls->rq_too_many_premature_resets =
         reg(st, stats_counter, p, "downstream_rq_too_many_premature_resets");
+    ls->rq_header_timeout = reg(st, stats_counter, p, "downstream_rq_header_timeout");
+    ls->rq_max_duration_reached = reg(st, stats_counter, p, "downstream_rq_max_duration_reached");
+    ls->cx_idle_timeout = reg(st, stats_counter, p, "downstream_cx_idle_timeout");
+    ls->cx_max_duration_reached = reg(st, stats_counter, p, "downstream_cx_max_duration_reached");
 }
 
 /* http2.*: Envoy roots the downstream HTTP/2 codec stats there. */
+static void register_codec_hdrs(stats_store *st, const char *p, pf_codec_hdr_stats *h)
+{
+    h->dropped_underscores = reg(st, stats_counter, p, "dropped_headers_with_underscores");
+    h->rejected_underscores =
+        reg(st, stats_counter, p, "requests_rejected_with_underscores_in_headers");
+}
+
 static void register_http2(stats_store *st, pf_http2_stats *h)
 {
     static const char p[] = "http2";
@@ -255,6 +266,8 @@ pf_proxy_stats *pf_proxy_stats_new(stats_store *st, const cfg_bootstrap *cfg)
     for (size_t i = 0; i < cfg->n_clusters; i++)
         register_cluster(st, &cfg->clusters[i], &ps->clusters[i]);
     register_http2(st, &ps->http2);
+    register_codec_hdrs(st, "http1", &ps->http1_hdrs);
+    register_codec_hdrs(st, "http2", &ps->http2_hdrs);
     pf_server_stats *s = &ps->server;
     s->live = stats_gauge(st, "server.live");
     s->uptime = stats_gauge(st, "server.uptime");

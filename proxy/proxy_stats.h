@@ -38,6 +38,8 @@ typedef struct pf_listener_stats {
     stat_id no_route, upstream_rq_header_size_431;
     /* HTTP/2 downstream (proxy/h2_server.c) */
     stat_id cx_http2_total, rq_http2_total, rq_idle_timeout, rq_too_many_premature_resets;
+    /* connection manager timeouts (proxy/hcm_timeout.c, proxy/downstream.c) */
+    stat_id rq_header_timeout, rq_max_duration_reached, cx_idle_timeout, cx_max_duration_reached;
     /* http.<stat_prefix>.lua[.<lua stat_prefix>].errors per http filter index
      * (filters/lua); owned by ps->chains, NULL without Lua filters */
     stat_id *filter_errors;
@@ -90,6 +92,12 @@ typedef struct pf_http2_stats {
     stat_id streams_active;     /* gauge */
 } pf_http2_stats;
 
+/* headers_with_underscores_action outcomes, rooted per codec as Envoy's
+ * http1.* / http2.* (counted by the downstream codecs). */
+typedef struct pf_codec_hdr_stats {
+    stat_id dropped_underscores, rejected_underscores;
+} pf_codec_hdr_stats;
+
 typedef struct pf_proxy_stats {
     /* [cfg->n_listeners]: listener.* ids, with the http.* ids of the
      * listener's first filter chain (for code that only knows the listener). */
@@ -98,6 +106,7 @@ typedef struct pf_proxy_stats {
     pf_cluster_stats *clusters;     /* [cfg->n_clusters] */
     pf_server_stats server;
     pf_http2_stats http2;
+    pf_codec_hdr_stats http1_hdrs, http2_hdrs;
     size_t n_chains;
     bool has_lua;
     stat_id lua_memory;             /* gauge lua.memory_allocated_bytes (when has_lua) */

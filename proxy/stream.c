@@ -78,7 +78,8 @@ void pf_stream_cache_destroy(pf_worker *w)
 
 void pf_stream_flags_str(uint32_t flags, char *buf, size_t len)
 {
-    static const char *const names[] = { "NR", "UF", "UH", "UT", "UC", "UR", "DC", "DPE", "UPE", "NC", "URX", "UO" };
+    static const char *const names[] = { "NR", "UF", "UH", "UT", "UC", "UR", "DC", "DPE", "UPE", "NC", "URX", "UO",
+                                           "SI" };
     size_t used = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

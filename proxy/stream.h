@@ -61,6 +61,7 @@ enum {
     PF_RF_NC = 1 << 9,  /* no cluster found (cluster_header named none) */
     PF_RF_URX = 1 << 10, /* upstream retry limit exceeded */
     PF_RF_UO = 1 << 11, /* upstream overflow (circuit breaker) */
+    PF_RF_SI = 1 << 12, /* stream idle timeout (proxy/hcm_timeout.c) */
 };
 
 struct pf_stream {
@@ -77,6 +78,7 @@ struct pf_stream {
     pf_str method, path, authority, scheme;
     pf_hdrs req_hdrs, req_trailers;
     bool req_headers_done, req_end, req_abandoned, is_head;
+    bool hcm_headers_done;          /* hcm__request_headers ran (proxy/hcm_request_headers.c) */
 
     /* response */
     int status;
@@ -103,6 +105,10 @@ struct pf_stream {
     bool req_paused_by_upstream;    /* we paused the request body (upstream full) */
     uint32_t response_flags;
     uint64_t start_ms, upstream_start_ms;
+    /* connection manager timeouts (proxy/hcm_timeout.c) */
+    struct pf_dconn *dconn;         /* the downstream connection; NULL for internal streams */
+    uint64_t last_active_ms;        /* loop time of the last header/data/trailers either way */
+    uint64_t idle_timeout_ms;       /* stream_idle_timeout, or the route's idle_timeout */
     uint64_t start_ns, upstream_start_ns;   /* uv_hrtime(), for latency histograms */
     uint64_t connect_deadline_ms, route_deadline_ms;   /* 0: not armed */
     uint64_t try_deadline_ms, retry_at_ms;  /* per_try_timeout; a scheduled retry */
