@@ -73,44 +73,41 @@ static int parse_h1_options(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
     return cfg_check_map(c, n, &f);
 }
 
-static int parse_explicit(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
+/* The per-version option fields explicit_http_config, use_downstream_protocol_config
+ * and auto_config share; `unsupported` differs. */
+static int parse_versions(cfg_ctx *c, const yn_node *n, cfg_cluster *cl,
+                          const char *const *unsupported)
 {
-    static const cfg_fields f = {explicit_handled, NULL, explicit_unsupported};
+    const cfg_fields f = {explicit_handled, NULL, unsupported};
     int rc = cfg_check_map(c, n, &f);
-    if (!rc && cfg_get(n, "http_protocol_options") && cfg_get(n, "http2_protocol_options"))
-        return cfg_err(c, n, "set only one of http_protocol_options, http2_protocol_options");
     if (!rc)
         rc = parse_in(c, n, "http_protocol_options", parse_h1_options, cl);
     if (!rc)
         rc = parse_in(c, n, "http2_protocol_options", parse_h2_options, cl);
     return rc;
+}
+
+static int parse_explicit(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
+{
+    if (cfg_get(n, "http_protocol_options") && cfg_get(n, "http2_protocol_options"))
+        return cfg_err(c, n, "set only one of http_protocol_options, http2_protocol_options");
+    return parse_versions(c, n, cl, explicit_unsupported);
 }
 
 /* use_downstream_protocol_config: either or both protocols. */
 static int parse_downstream(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
 {
-    static const cfg_fields f = {explicit_handled, NULL, explicit_unsupported};
-    int rc = cfg_check_map(c, n, &f);
     cl->http_downstream = true;
-    if (!rc)
-        rc = parse_in(c, n, "http_protocol_options", parse_h1_options, cl);
-    if (!rc)
-        rc = parse_in(c, n, "http2_protocol_options", parse_h2_options, cl);
-    return rc;
+    return parse_versions(c, n, cl, explicit_unsupported);
 }
 
-/* auto_config: ALPN picks HTTP/2 or HTTP/1.1 per host (proxy/upstream_auto.c).
- * Envoy only allows it over a transport socket that does ALPN, i.e. TLS. */
+/* auto_config: ALPN picks HTTP/2 or HTTP/1.1 per host (proxy/upstream_auto.c);
+ * http2 holds the HTTP/2 options.  Envoy only allows it over a transport
+ * socket that does ALPN, i.e. TLS (checked by the caller). */
 static int parse_auto(cfg_ctx *c, const yn_node *n, cfg_cluster *cl)
 {
-    static const cfg_fields f = {explicit_handled, NULL, auto_unsupported};
-    int rc = cfg_check_map(c, n, &f);
-    if (!rc)
-        rc = parse_in(c, n, "http_protocol_options", parse_h1_options, cl);
-    if (!rc)
-        rc = parse_in(c, n, "http2_protocol_options", parse_h2_options, cl);
-    cl->http_auto = true;       /* http2 holds the HTTP/2 options; ALPN decides */
-    return rc;
+    cl->http_auto = true;
+    return parse_versions(c, n, cl, auto_unsupported);
 }
 
 static bool has_tls_transport(const yn_node *cluster)

@@ -509,6 +509,18 @@ class HttpConn:
         self.close()
 
 
+def stat(admin_port, name):
+    """One stat's value from the admin port's /stats (0 when absent)."""
+    with HttpConn(admin_port) as c:
+        body = c.request("GET", "/stats?filter=^%s$" % name.replace(".", r"\."),
+                         host="127.0.0.1").body.decode()
+    for line in body.splitlines():
+        k, _, v = line.partition(": ")
+        if k == name:
+            return int(v)
+    return 0
+
+
 def http_get(port, path, **kw):
     with HttpConn(port) as c:
         return c.get(path, **kw)

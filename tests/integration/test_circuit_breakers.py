@@ -15,15 +15,7 @@ from pftest import (HttpConn, ProxyTestCase, cluster, free_port, match_prefix, r
                     simple_bootstrap, wait_until)
 
 
-def stat(port, name):
-    with HttpConn(port) as c:
-        body = c.request("GET", "/stats?filter=^%s$" % name.replace(".", r"\."),
-                         host="127.0.0.1").body.decode()
-    for line in body.splitlines():
-        k, _, v = line.partition(": ")
-        if k == name:
-            return int(v)
-    return 0
+stat = pftest.stat
 
 
 class Gate:

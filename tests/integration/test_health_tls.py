@@ -15,8 +15,7 @@ import collections
 import os
 import ssl
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import grpc
 
@@ -87,16 +86,7 @@ class HcTlsUpstream:
             def log_message(self, *a):
                 pass
 
-        class S(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass
-
-        self.srv = S((LOCAL, 0), H)
-        self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
-        self.port = self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.srv, self.port = test_tls.serve_https(ctx, H)
         self.closed = False
 
     def close(self):

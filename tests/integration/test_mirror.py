@@ -17,15 +17,7 @@ from pftest import (HttpConn, ProxyTestCase, cluster, free_port, match_prefix, r
 EXAMPLE = "/work/shared/envoy-examples/route-mirror/envoy.yaml"
 
 
-def stat(port, name):
-    with HttpConn(port) as c:
-        body = c.request("GET", "/stats?filter=^%s$" % name.replace(".", r"\."),
-                         host="127.0.0.1").body.decode()
-    for line in body.splitlines():
-        k, _, v = line.partition(": ")
-        if k == name:
-            return int(v)
-    return 0
+stat = pftest.stat
 
 
 def post(port, path):

@@ -26,15 +26,7 @@ def sleeper(seconds):
     return handler
 
 
-def stat(port, name):
-    with HttpConn(port) as c:
-        body = c.request("GET", "/stats?filter=^%s$" % name.replace(".", r"\."),
-                         host="127.0.0.1").body.decode()
-    for line in body.splitlines():
-        k, _, v = line.partition(": ")
-        if k == name:
-            return int(v)
-    return 0
+stat = pftest.stat
 
 
 class RetryTest(ProxyTestCase):

@@ -120,6 +120,22 @@ def chain(name, body, match=None, ts=None):
     return c
 
 
+def serve_https(ctx, handler):
+    """A threaded HTTPS server on 127.0.0.1 with SSLContext ctx and the
+    BaseHTTPRequestHandler class `handler`, serving in a daemon thread;
+    returns (server, port).  Handler errors (clients going away) stay quiet."""
+    class S(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address):
+            pass
+
+    srv = S((LOCAL, 0), handler)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, srv.server_address[1]
+
+
 class TlsUpstream:
     """HTTPS upstream (Python ssl): answers 200 "tls-upstream sni=<sni>"."""
 
@@ -143,16 +159,7 @@ class TlsUpstream:
             def log_message(self, *a):
                 pass
 
-        class S(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass
-
-        self.srv = S((LOCAL, 0), H)
-        self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
-        self.port = self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.srv, self.port = serve_https(ctx, H)
 
     def close(self):
         self.srv.shutdown()

@@ -20,7 +20,7 @@ import os
 import ssl
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pftest  # noqa: E402
@@ -85,16 +85,7 @@ class PyTlsUpstream:
             def log_message(self, *a):
                 pass
 
-        class S(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass
-
-        self.srv = S((LOCAL, 0), H)
-        self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
-        self.port = self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.srv, self.port = test_tls.serve_https(ctx, H)
 
     def close(self):
         self.srv.shutdown()
