@@ -168,6 +168,10 @@ int cfg_load_string(const char *name, const char *text, size_t len,
 
 void cfg_free(cfg_bootstrap *b);
 
+/* The index of the cluster named name[0..n) in b->clusters, or -1 (names
+ * from request headers and Lua are not NUL-terminated). */
+ptrdiff_t cfg_cluster_index(const cfg_bootstrap *b, const char *name, size_t n);
+
 /* The embedded demo bootstrap used when no config is given. */
 extern const char cfg_default_yaml[];
 

@@ -65,6 +65,14 @@ static const char *const hcc_handled[] = {"port_value", NULL};
 static const char *const hcc_ignored[] = {"hostname", NULL};
 static const char *const hcc_unsupported[] = {"address", "disable_active_health_check", NULL};
 
+ptrdiff_t cfg_cluster_index(const cfg_bootstrap *b, const char *name, size_t n)
+{
+    for (size_t i = 0; name && i < b->n_clusters; i++)
+        if (strlen(b->clusters[i].name) == n && memcmp(b->clusters[i].name, name, n) == 0)
+            return (ptrdiff_t)i;
+    return -1;
+}
+
 void cfg_free_cluster(cfg_cluster *cl)
 {
     cfg_tls_client_free(cl->tls);

@@ -11,11 +11,10 @@
 
 int cfg_route_find_cluster(cfg_ctx *c, const yn_node *n, const char *name, size_t *idx)
 {
-    for (size_t i = 0; i < c->b->n_clusters; i++) {
-        if (strcmp(c->b->clusters[i].name, name) == 0) {
-            *idx = i;
-            return 0;
-        }
+    ptrdiff_t i = cfg_cluster_index(c->b, name, strlen(name));
+    if (i >= 0) {
+        *idx = (size_t)i;
+        return 0;
     }
     return cfg_err(c, n, "unknown cluster '%s' (not defined in static_resources.clusters)",
                    name);

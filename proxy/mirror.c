@@ -50,14 +50,11 @@ static bool mirror_cluster(const pf_stream *s, const cfg_mirror_policy *mp, size
     const pf_hdr *h = pf_hdrs_get(&s->req_hdrs, mp->cluster_header, mp->cluster_header_len);
     if (!h || !h->value.n)
         return false;
-    const cfg_bootstrap *b = s->w->cfg;
-    for (size_t i = 0; i < b->n_clusters; i++)
-        if (strlen(b->clusters[i].name) == h->value.n &&
-            memcmp(b->clusters[i].name, h->value.p, h->value.n) == 0) {
-            *out = i;
-            return true;
-        }
-    return false;
+    ptrdiff_t i = cfg_cluster_index(s->w->cfg, h->value.p, h->value.n);
+    if (i < 0)
+        return false;
+    *out = (size_t)i;
+    return true;
 }
 
 /* Where the port starts in a host value, or n (Envoy's getPortStart: the

@@ -250,15 +250,11 @@ int route_action_pick_cluster(pf_stream *s, size_t *out)
         pf_hdr *h = pf_hdrs_get(&s->req_hdrs, r->cluster_header, r->cluster_header_len);
         if (!h || !h->value.n)
             return -ENOENT;
-        const cfg_bootstrap *b = s->w->cfg;
-        for (size_t i = 0; i < b->n_clusters; i++) {
-            if (strlen(b->clusters[i].name) == h->value.n &&
-                memcmp(b->clusters[i].name, h->value.p, h->value.n) == 0) {
-                *out = i;
-                return 0;
-            }
-        }
-        return -ENOENT;
+        ptrdiff_t i = cfg_cluster_index(s->w->cfg, h->value.p, h->value.n);
+        if (i < 0)
+            return -ENOENT;
+        *out = (size_t)i;
+        return 0;
     }
     if (!r->n_weighted) {
         *out = r->cluster_index;

@@ -102,13 +102,11 @@ static const char *run_script(pf_lua_worker *lw, pf_stream *s, const cfg_cluster
 
 static int find_cluster(const pf_worker *w, const char *name, size_t n, size_t *out)
 {
-    const cfg_bootstrap *b = w->cfg;
-    for (size_t i = 0; name && i < b->n_clusters; i++)
-        if (strlen(b->clusters[i].name) == n && memcmp(b->clusters[i].name, name, n) == 0) {
-            *out = i;
-            return 0;
-        }
-    return -ENOENT;
+    ptrdiff_t i = cfg_cluster_index(w->cfg, name, n);
+    if (i < 0)
+        return -ENOENT;
+    *out = (size_t)i;
+    return 0;
 }
 
 int pf_lua_cluster_pick(pf_stream *s, const cfg_cluster_specifier *cs, size_t *out)
