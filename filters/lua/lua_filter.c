@@ -529,13 +529,10 @@ int pf_lua_http_call(lua_State *L, lua_co *co)
     bool async = lua_toboolean(L, 6);
     if (co->call)
         return luaL_error(L, "http call already in progress");
-    size_t ci = 0;
-    for (; ci < w->cfg->n_clusters; ci++)
-        if (strcmp(w->cfg->clusters[ci].name, cluster) == 0)
-            break;
-    if (ci == w->cfg->n_clusters)
+    ptrdiff_t ci = cfg_cluster_index(w->cfg, cluster, strlen(cluster));
+    if (ci < 0)
         return luaL_error(L, "http call cluster invalid. Must be configured");
-    pf_async_call *c = pf_async_call_new(w, ps->listener, ci);
+    pf_async_call *c = pf_async_call_new(w, ps->listener, (size_t)ci);
     if (!c)
         return luaL_error(L, "out of memory");
     pf_stream *s = pf_async_call_stream(c);
@@ -595,8 +592,9 @@ int pf_lua_http_call(lua_State *L, lua_co *co)
         return luaL_error(L, "http call headers must include ':path', ':method', and ':authority'");
     }
     s->is_head = pf_str_eq_lit(s->method, "HEAD");
-    if (!pf_hdrs_get_lit(&s->req_hdrs, "host"))
-        pf_hdrs_add(&s->req_hdrs, &s->arena, PF_STR("host"), s->authority);
+    /* :authority is the host: the upstream codecs write it (Host for
+     * HTTP/1.1), so a "host" entry would send it twice. */
+    pf_hdrs_remove_lit(&s->req_hdrs, "host");
     if (async) {
         pf_async_call_send(c, body, blen, (uint64_t)timeout, NULL, NULL);
         return 0;

@@ -234,6 +234,8 @@ class LuaTest(ClassProxyTestCase):
         _, h = self.echo("/call")
         self.assertEqual(h.get("x-side-status"), "200")
         self.assertEqual(h.get("x-side-body"), "sidebody")
+        side = [r for r in self.side.requests if r.path == "/side"][-1]
+        self.assertEqual(side.headers.get_all("host"), ["side"])     # once, from :authority
 
     def test_http_call_async(self):
         _, h = self.echo("/call-async")
