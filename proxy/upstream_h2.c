@@ -46,6 +46,8 @@ typedef struct h2us {
     pf_stream *s;                   /* NULL once detached (the nghttp2 stream may live on) */
     int32_t id;
     pf_outq body;                   /* request body waiting for the flow-control window */
+    nghttp2_nv *trailers;           /* request trailers (stream arena), sent after the body */
+    size_t n_trailers;
     bool body_end, has_trailers, deferred, blocked, in_trailers, interim;
 } h2us;
 
@@ -249,7 +251,10 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     if (us->body.bytes == 0) {
         if (us->body_end) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
-            if (us->has_trailers)
+            /* Trailers go from here: submitted earlier, nghttp2 would send
+             * their HEADERS (END_STREAM) ahead of the queued DATA. */
+            if (us->has_trailers && us->s &&
+                nghttp2_submit_trailer(ng, id, us->trailers, us->n_trailers) == 0)
                 *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
         } else if (n == 0) {
             us->deferred = true;
@@ -532,13 +537,16 @@ static void h2_trailers(pf_stream *s)
 {
     h2us *us = s->up;
     us->body_end = true;
-    us->has_trailers = true;
     nghttp2_nv *nva = pf_arena_alloc(&s->arena, (s->req_trailers.n + 1) * sizeof *nva);
-    if (!nva)
+    if (!nva) {
+        resume_body(us);            /* out of memory: the body ends without them */
         return;
+    }
+    us->has_trailers = true;
     for (uint32_t i = 0; i < s->req_trailers.n; i++)
         nva[i] = nv_of(s->req_trailers.v[i].name, s->req_trailers.v[i].value);
-    nghttp2_submit_trailer(us->c->ng, us->id, nva, s->req_trailers.n);
+    us->trailers = nva;             /* read_body submits them after the last DATA */
+    us->n_trailers = s->req_trailers.n;
     resume_body(us);
 }
 
