@@ -66,14 +66,45 @@ def tmpdir(prefix="t"):
     return tempfile.mkdtemp(prefix=prefix + "-", dir=_TMP_ROOT)
 
 
+# Ports handed out are reserved machine-wide for a while: test programs run
+# in parallel, and a port one of them picked (bind to 0, then close) could be
+# picked again by another before its proxy binds it.  pilotfish listens with
+# SO_REUSEPORT, so two proxies of one user would then share the port and
+# each get some of the other's connections.
+_PORT_DIR = os.path.join(tempfile.gettempdir(), "pftest-ports")
+_PORT_HOLD_S = 1200
+
+
+def _reserve(port):
+    os.makedirs(_PORT_DIR, exist_ok=True)
+    path = os.path.join(_PORT_DIR, str(port))
+    for _ in range(2):
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            return True
+        except FileExistsError:
+            try:
+                if time.time() - os.stat(path).st_mtime < _PORT_HOLD_S:
+                    return False
+                os.unlink(path)             # an old run's: take it over
+            except FileNotFoundError:
+                pass
+    return False
+
+
 def free_port():
-    """A port on 127.0.0.1 that was free a moment ago (bind to port 0)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((LOCAL, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A port on 127.0.0.1 that was free a moment ago (bind to port 0) and
+    that no other test program took in the last _PORT_HOLD_S seconds."""
+    for _ in range(200):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((LOCAL, 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if _reserve(port):
+            return port
+    raise RuntimeError("free_port: no unreserved port in 200 tries (%s)" % _PORT_DIR)
 
 
 def port_is_free(port, host=LOCAL):

@@ -51,7 +51,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# The integration harness's free_port: ports reserved across parallel test programs.
+free_port() { /usr/bin/python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import pftest; print(pftest.free_port())' "$REPO/tests/integration"; }
 wait_port() { # port [seconds [pid: give up when it exits]]
     local i
     for i in $(seq 1 $((${2:-10} * 20))); do
