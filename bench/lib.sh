@@ -182,3 +182,41 @@ bench_setup() {
     declare -ga STARTED_PIDS=()
     install_traps
 }
+
+# One row of a results table from its rounds (bench/run.sh, bench/h2.sh):
+# the round with the median requests/s represents the row (its latencies and
+# CPU figures are reported), RSS is the max over rounds.  Reads the callers'
+# A_* arrays (keyed "<key>#<round>"), writes R_*[key]; A_CPU, A_PERCPU and
+# A_XNOTE may have no entries (bench/run.sh measures no CPU).
+bench_aggregate() {
+    local key=$1 r k best_k="" n rss_max="" notes="" all_rps=""
+    local -a ok=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+        k="$key#$r"
+        [[ -v "A_RPS[$k]" ]] || continue
+        if [[ -n ${A_RPS[$k]} ]]; then
+            ok+=("${A_RPS[$k]} $k")
+            all_rps+="${A_RPS[$k]}/"
+            if [[ -z $rss_max ]] || awk -v a="${A_RSS[$k]}" -v b="$rss_max" 'BEGIN{exit !(a > b)}'; then
+                rss_max=${A_RSS[$k]}
+            fi
+        fi
+        if [[ -n ${A_NOTE[$k]} && $notes != *"${A_NOTE[$k]}"* ]]; then
+            notes+="${notes:+; }${A_NOTE[$k]}"
+        fi
+    done
+    n=${#ok[@]}
+    if ((n == 0)); then
+        R_RPS[$key]=""; R_STATUS[$key]=${A_STATUS["$key#1"]}; R_NOTE[$key]=$notes
+        return 0
+    fi
+    best_k=$(printf '%s\n' "${ok[@]}" | sort -n | sed -n "$(((n + 1) / 2))p" | cut -d' ' -f2)
+    R_RPS[$key]=${A_RPS[$best_k]}; R_P50[$key]=${A_P50[$best_k]}; R_P99[$key]=${A_P99[$best_k]}
+    R_CPU[$key]=${A_CPU[$best_k]-}; R_PERCPU[$key]=${A_PERCPU[$best_k]-}
+    R_RSS[$key]=$rss_max
+    if [[ -n ${A_XNOTE[$best_k]-} ]]; then notes="${A_XNOTE[$best_k]}${notes:+; $notes}"; fi
+    if ((ROUNDS > 1)); then
+        notes="median of $n/$ROUNDS rounds (${all_rps%/})${notes:+; $notes}"
+    fi
+    R_NOTE[$key]=$notes
+}

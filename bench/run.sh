@@ -238,7 +238,7 @@ proxy_available() {
 URL="http://$HOST:$PROXY_PORT/"
 WRK_PARAMS="-t1 -c$CONNECTIONS -d${DURATION}s --latency"
 
-declare -A R_RPS R_P50 R_P99 R_RSS R_NOTE R_LABEL R_STATUS
+declare -A R_RPS R_P50 R_P99 R_RSS R_CPU R_PERCPU R_NOTE R_LABEL R_STATUS
 
 bench_one() {
     local name=$1
@@ -345,7 +345,7 @@ bench_one() {
 
 mkdir -p "$RESULTS_DIR"
 # Per-round results, keyed "proxy#round".
-declare -A A_RPS A_P50 A_P99 A_RSS A_NOTE A_STATUS GIVE_UP
+declare -A A_RPS A_P50 A_P99 A_RSS A_CPU A_PERCPU A_XNOTE A_NOTE A_STATUS GIVE_UP
 for ((round = 1; round <= ROUNDS; round++)); do
     ((ROUNDS == 1)) || log "=== round $round/$ROUNDS"
     for p in $PROXIES; do
@@ -359,39 +359,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 
-# Aggregate: the round with the median requests/s represents each proxy
-# (its p50/p99 are reported); RSS is the max over rounds.
-aggregate() {
-    local p=$1 r k best_k="" n=0 rss_max="" notes="" all_rps=""
-    local -a ok=()
-    for ((r = 1; r <= ROUNDS; r++)); do
-        k="$p#$r"
-        [[ -v "A_RPS[$k]" ]] || continue
-        if [[ -n ${A_RPS[$k]} ]]; then
-            ok+=("${A_RPS[$k]} $k")
-            all_rps+="${A_RPS[$k]}/"
-            if [[ -z $rss_max ]] || awk -v a="${A_RSS[$k]}" -v b="$rss_max" 'BEGIN{exit !(a > b)}'; then
-                rss_max=${A_RSS[$k]}
-            fi
-        fi
-        if [[ -n ${A_NOTE[$k]} && $notes != *"${A_NOTE[$k]}"* ]]; then
-            notes+="${notes:+; }${A_NOTE[$k]}"
-        fi
-    done
-    n=${#ok[@]}
-    if ((n == 0)); then
-        R_RPS[$p]=""; R_STATUS[$p]=${A_STATUS["$p#1"]}; R_NOTE[$p]=$notes
-        return 0
-    fi
-    best_k=$(printf '%s\n' "${ok[@]}" | sort -n | sed -n "$(((n + 1) / 2))p" | cut -d' ' -f2)
-    R_RPS[$p]=${A_RPS[$best_k]}; R_P50[$p]=${A_P50[$best_k]}; R_P99[$p]=${A_P99[$best_k]}
-    R_RSS[$p]=$rss_max
-    if ((ROUNDS > 1)); then
-        notes="median of $n/$ROUNDS rounds (${all_rps%/})${notes:+; $notes}"
-    fi
-    R_NOTE[$p]=$notes
-}
-for p in $PROXIES; do aggregate "$p"; done
+for p in $PROXIES; do bench_aggregate "$p"; done
 
 # --------------------------------------------------------------------------
 # Report

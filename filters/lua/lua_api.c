@@ -331,6 +331,26 @@ static int push_pairs(lua_State *L)
     return 1;
 }
 
+/* pairs() over a snapshot of the table on top of the stack (popped; nil
+ * gives an empty iteration): key/value pairs flattened into a list for
+ * pairs_iter, so the script may change the table while iterating. */
+static int push_table_pairs(lua_State *L)
+{
+    lua_newtable(L);
+    lua_insert(L, -2);
+    int n = 0;
+    if (!lua_isnil(L, -1)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            lua_pushvalue(L, -2);
+            lua_rawseti(L, -5, ++n);
+            lua_rawseti(L, -4, ++n);
+        }
+    }
+    lua_pop(L, 1);
+    return push_pairs(L);
+}
+
 static int h_pairs(lua_State *L)
 {
     lobj *o;
@@ -582,19 +602,8 @@ static int d_set(lua_State *L)
 static int d_pairs(lua_State *L)
 {
     lua_co *co = alive(L, NULL);
-    lua_newtable(L);
-    int n = 0;
     push_store(L, co, false);
-    if (!lua_isnil(L, -1)) {
-        lua_pushnil(L);
-        while (lua_next(L, -2)) {
-            lua_pushvalue(L, -2);
-            lua_rawseti(L, -5, ++n);
-            lua_rawseti(L, -4, ++n);
-        }
-    }
-    lua_pop(L, 1);
-    return push_pairs(L);
+    return push_table_pairs(L);
 }
 
 /* ---- connection / ssl ---- */
@@ -759,17 +768,8 @@ static int m_get(lua_State *L)
 static int m_pairs(lua_State *L)
 {
     alive(L, NULL);
-    lua_newtable(L);
-    int n = 0;
     lua_getfenv(L, 1);
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        lua_pushvalue(L, -2);
-        lua_rawseti(L, -5, ++n);
-        lua_rawseti(L, -4, ++n);
-    }
-    lua_pop(L, 1);
-    return push_pairs(L);
+    return push_table_pairs(L);
 }
 
 /* ---- handle ---- */

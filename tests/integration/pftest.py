@@ -540,6 +540,21 @@ class HttpConn:
         self.close()
 
 
+def stats(admin_port):
+    """Every integer stat of the admin port's /stats, as a dict."""
+    with HttpConn(admin_port) as c:
+        r = c.get("/stats", host="127.0.0.1")
+    out = {}
+    for line in r.body.decode().splitlines():
+        k, sep, v = line.partition(": ")
+        if sep:
+            try:
+                out[k] = int(v)
+            except ValueError:
+                pass
+    return out
+
+
 def stat(admin_port, name):
     """One stat's value from the admin port's /stats (0 when absent)."""
     with HttpConn(admin_port) as c:

@@ -80,6 +80,9 @@ function envoy_on_request(h)
     h:headers():add("x-ssl", tostring(h:connection():ssl()))
     si:dynamicMetadata():set("ns", "k", "v1")
     h:headers():add("x-dyn", si:dynamicMetadata():get("ns")["k"])
+    local dyn_ns = {}
+    for ns, _ in pairs(si:dynamicMetadata()) do dyn_ns[#dyn_ns + 1] = ns end
+    h:headers():add("x-dyn-ns", table.concat(dyn_ns, ","))
     h:headers():add("x-b64", h:base64Escape("hello"))
   end
   local hs = h:headers()
@@ -309,6 +312,7 @@ class LuaTest(ClassProxyTestCase):
         self.assertEqual(h.get("x-route"), "info_route")
         self.assertEqual(h.get("x-ssl"), "nil")
         self.assertEqual(h.get("x-dyn"), "v1")
+        self.assertEqual(h.get("x-dyn-ns"), "ns")
         self.assertEqual(h.get("x-b64"), "aGVsbG8=")
 
 

@@ -176,18 +176,7 @@ def up_tls_cluster(name, port, ca):
                          "common_tls_context": {"validation_context": vc}}})
 
 
-def get_stats(admin_port):
-    with HttpConn(admin_port) as c:
-        r = c.get("/stats", host="127.0.0.1")
-    out = {}
-    for line in r.body.decode().splitlines():
-        k, sep, v = line.partition(": ")
-        if sep:
-            try:
-                out[k] = int(v)
-            except ValueError:
-                pass
-    return out
+get_stats = pftest.stats
 
 
 class TlsTest(ClassProxyTestCase):

@@ -30,6 +30,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pftest  # noqa: E402
 from pftest import (  # noqa: E402
     LOCAL, SOURCE_DIR, TF, ClassProxyTestCase, HttpConn, Proxy, ProxyTestCase, bootstrap,
     build_request, cluster, curl, free_port, listener, main, match_prefix, pattern_bytes,
@@ -240,18 +241,7 @@ def h2_cluster(name, ports, max_concurrent_streams=None, typed=True, **kw):
     return cluster(name, ports, connect_timeout="1s", **kw)
 
 
-def get_stats(admin_port):
-    with HttpConn(admin_port) as c:
-        r = c.get("/stats", host="127.0.0.1")
-    out = {}
-    for line in r.body.decode().splitlines():
-        k, sep, v = line.partition(": ")
-        if sep:
-            try:
-                out[k] = int(v)
-            except ValueError:
-                pass
-    return out
+get_stats = pftest.stats
 
 
 def counter(admin_port, name):
